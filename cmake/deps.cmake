@@ -1,0 +1,22 @@
+# Third-party dependencies: Debian packages only.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+pkg_check_modules(LIBCURL IMPORTED_TARGET libcurl)
+pkg_check_modules(OPENSSL IMPORTED_TARGET openssl)
+
+# llhttp 8.1 from Debian's node-llhttp: compiled in as a private static library, warnings off.
+set(LLHTTP_SRC_DIR /usr/share/llhttp)
+set(LLHTTP_INCLUDE_DIR /usr/share/include/llhttp)
+if(NOT EXISTS ${LLHTTP_SRC_DIR}/llhttp.c OR NOT EXISTS ${LLHTTP_INCLUDE_DIR}/llhttp.h)
+  message(FATAL_ERROR "llhttp sources not found: apt-get install node-llhttp (or run `make deps`)")
+endif()
+add_library(llhttp STATIC ${LLHTTP_SRC_DIR}/api.c ${LLHTTP_SRC_DIR}/http.c ${LLHTTP_SRC_DIR}/llhttp.c)
+target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+target_compile_options(llhttp PRIVATE -w)
+set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: ISC */
+/* cutover: one binary, one subcommand per role. This file only dispatches argv[1]. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+
+static int version_main(int argc, char **argv);
+static int help_main(int argc, char **argv);
+
+static const struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommands[] = {
+    {"version", version_main, "print the version"},
+    {"help", help_main, "list the subcommands"},
+};
+
+#define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static int
+version_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("cutover %s\n", CUTOVER_VERSION);
+    return ERR_EXIT_OK;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: cutover <subcommand> [options]\n\nsubcommands:\n");
+    for (size_t i = 0; i < NSUBCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n`cutover <subcommand> --help` describes each one; see docs/man/.\n");
+}
+
+static int
+help_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    usage(stdout);
+    return ERR_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return ERR_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0)
+        return version_main(argc - 1, argv + 1);
+    for (size_t i = 0; i < NSUBCOMMANDS; i++) {
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "cutover: unknown subcommand '%s'\n", argv[1]);
+    usage(stderr);
+    return ERR_EXIT_USAGE;
+}
