@@ -33,6 +33,7 @@ build: deps
 test: deps check
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
+	tools/check-prefixes.sh build-asan
 	ctest --preset asan
 
 check:

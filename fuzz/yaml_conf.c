@@ -7,7 +7,7 @@
 #include "fuzz.h"
 
 static void
-walk(const struct yconf_doc *doc, const struct yconf_node *n, int depth)
+walk(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, int depth)
 {
     struct err err;
     const char *s;
@@ -17,12 +17,12 @@ walk(const struct yconf_doc *doc, const struct yconf_node *n, int depth)
 
     if (n == NULL || depth > 64)
         return;
-    if (n->kind == YCONF_SCALAR) {
-        (void)yconf_string(doc, n, &s, &err);
-        (void)yconf_bool(doc, n, &b, &err);
-        (void)yconf_u32(doc, n, 0, 100, &u, &err);
-        (void)yconf_duration_ms(doc, n, &v, &err);
-        (void)yconf_size(doc, n, &v, &err);
+    if (n->kind == YAML_CONF_SCALAR) {
+        (void)yaml_conf_string(doc, n, &s, &err);
+        (void)yaml_conf_bool(doc, n, &b, &err);
+        (void)yaml_conf_u32(doc, n, 0, 100, &u, &err);
+        (void)yaml_conf_duration_ms(doc, n, &v, &err);
+        (void)yaml_conf_size(doc, n, &v, &err);
         return;
     }
     for (size_t i = 0; i < n->n; i++)
@@ -32,12 +32,12 @@ walk(const struct yconf_doc *doc, const struct yconf_node *n, int depth)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct yconf_doc *doc = NULL;
+    struct yaml_conf_doc *doc = NULL;
     struct err err;
 
-    if (yconf_load_buffer(&doc, "fuzz.yaml", (const char *)data, size, &err) == 0) {
+    if (yaml_conf_load_buffer(&doc, "fuzz.yaml", (const char *)data, size, &err) == 0) {
         walk(doc, doc->root, 0);
-        yconf_free(doc);
+        yaml_conf_free(doc);
     }
     return 0;
 }

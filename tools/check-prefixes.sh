@@ -8,7 +8,7 @@ while IFS= read -r obj; do
     module=$(basename "$obj" .c.o)
     [ "$module" = main ] && continue
     while read -r sym; do
-        case "$sym" in "${module}_"*|"${module#*_}_"*) ;; *)
+        case "$sym" in "${module}_"*) ;; *)
             echo "$obj: exported symbol '$sym' lacks the prefix ${module}_" >&2; fail=1 ;;
         esac
     done < <(nm --defined-only -g "$obj" | awk '$2 ~ /[TDBR]/ {print $3}')

@@ -22,7 +22,7 @@ enum http1_kind {
 };
 
 struct http1_header {
-    const char *name;  /* as received (case preserved), NUL-terminated */
+    const char *name; /* as received (case preserved), NUL-terminated */
     size_t name_len;
     const char *value; /* leading/trailing whitespace trimmed, NUL-terminated */
     size_t value_len;
@@ -37,20 +37,20 @@ enum http1_framing {
 
 struct http1_head {
     enum http1_kind kind;
-    int version_major;               /* 1 */
-    int version_minor;               /* 0 or 1 */
-    const char *method;              /* request: "GET", "POST", … */
-    const char *target;              /* request: as sent ("/a?b", "*", absolute-form) */
-    int status;                      /* response: 100–599 */
-    const char *reason;              /* response: reason phrase, may be "" */
-    struct http1_header *headers;    /* in received order, duplicates kept */
+    int version_major;            /* 1 */
+    int version_minor;            /* 0 or 1 */
+    const char *method;           /* request: "GET", "POST", … */
+    const char *target;           /* request: as sent ("/a?b", "*", absolute-form) */
+    int status;                   /* response: 100–599 */
+    const char *reason;           /* response: reason phrase, may be "" */
+    struct http1_header *headers; /* in received order, duplicates kept */
     size_t nheaders;
     enum http1_framing framing;
-    uint64_t content_length;         /* HTTP1_BODY_LENGTH only */
-    bool keep_alive;                 /* per version and the Connection header */
-    bool upgrade;                    /* request: Connection: upgrade + Upgrade; response: 101 */
-    bool expect_continue;            /* request: Expect: 100-continue */
-    const char *host;                /* request: the single Host value, or NULL on HTTP/1.0 */
+    uint64_t content_length; /* HTTP1_BODY_LENGTH only */
+    bool keep_alive;         /* per version and the Connection header */
+    bool upgrade;            /* request: Connection: upgrade + Upgrade; response: 101 */
+    bool expect_continue;    /* request: Expect: 100-continue */
+    const char *host;        /* request: the single Host value, or NULL on HTTP/1.0 */
 };
 
 struct http1_limits {

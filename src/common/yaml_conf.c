@@ -17,41 +17,41 @@
 #include "common/mem.h"
 #include "common/str.h"
 
-#define YCONF_MAX_DEPTH 64
-#define YCONF_MAX_ANCHORS 256
+#define YAML_CONF_MAX_DEPTH 64
+#define YAML_CONF_MAX_ANCHORS 256
 
 /* A container being filled: items (and keys for maps) grow on the heap, then move into the
  * arena when the container ends. */
 struct frame {
-    struct yconf_node *node;
-    struct yconf_node **items; /* owned until the frame ends */
-    struct yconf_node **keys;  /* owned until the frame ends */
+    struct yaml_conf_node *node;
+    struct yaml_conf_node **items; /* owned until the frame ends */
+    struct yaml_conf_node **keys;  /* owned until the frame ends */
     size_t n, cap;
     bool want_key; /* MAP: the next node is a key */
 };
 
 struct anchor {
     char *name; /* owned */
-    struct yconf_node *node;
+    struct yaml_conf_node *node;
 };
 
 struct builder {
-    struct yconf_doc *doc;
-    struct frame stack[YCONF_MAX_DEPTH];
+    struct yaml_conf_doc *doc;
+    struct frame stack[YAML_CONF_MAX_DEPTH];
     int depth;
-    struct anchor anchors[YCONF_MAX_ANCHORS];
+    struct anchor anchors[YAML_CONF_MAX_ANCHORS];
     size_t nanchors;
     int ndocs;
 };
 
 static const char *const kind_names[] = {
-    [YCONF_SCALAR] = "a scalar",
-    [YCONF_SEQ] = "a list",
-    [YCONF_MAP] = "a mapping",
+    [YAML_CONF_SCALAR] = "a scalar",
+    [YAML_CONF_SEQ] = "a list",
+    [YAML_CONF_MAP] = "a mapping",
 };
 
 const char *
-yconf_kind_name(enum yconf_kind kind)
+yaml_conf_kind_name(enum yaml_conf_kind kind)
 {
     return kind_names[kind];
 }
@@ -78,8 +78,8 @@ error_at(struct err *err, const char *path, int line, int col, const char *fmt, 
 }
 
 int
-yconf_error(struct err *err, const struct yconf_doc *doc, const struct yconf_node *n,
-            const char *fmt, ...)
+yaml_conf_error(struct err *err, const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
+                const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -90,10 +90,10 @@ yconf_error(struct err *err, const struct yconf_doc *doc, const struct yconf_nod
     return rc;
 }
 
-static struct yconf_node *
-new_node(struct builder *b, enum yconf_kind kind, const yaml_mark_t *mark)
+static struct yaml_conf_node *
+new_node(struct builder *b, enum yaml_conf_kind kind, const yaml_mark_t *mark)
 {
-    struct yconf_node *n = arena_calloc(&b->doc->arena, 1, sizeof(*n));
+    struct yaml_conf_node *n = arena_calloc(&b->doc->arena, 1, sizeof(*n));
 
     n->kind = kind;
     n->line = (int)mark->line + 1;
@@ -102,14 +102,14 @@ new_node(struct builder *b, enum yconf_kind kind, const yaml_mark_t *mark)
 }
 
 static int
-remember_anchor(struct builder *b, const yaml_char_t *name, struct yconf_node *n,
+remember_anchor(struct builder *b, const yaml_char_t *name, struct yaml_conf_node *n,
                 const yaml_mark_t *mark, struct err *err)
 {
     if (name == NULL)
         return 0;
-    if (b->nanchors == YCONF_MAX_ANCHORS)
+    if (b->nanchors == YAML_CONF_MAX_ANCHORS)
         return error_at(err, b->doc->path, (int)mark->line + 1, (int)mark->column + 1,
-                        "too many anchors (at most %d)", YCONF_MAX_ANCHORS);
+                        "too many anchors (at most %d)", YAML_CONF_MAX_ANCHORS);
     b->anchors[b->nanchors].name = mem_strdup((const char *)name);
     b->anchors[b->nanchors].node = n;
     b->nanchors++;
@@ -117,7 +117,7 @@ remember_anchor(struct builder *b, const yaml_char_t *name, struct yconf_node *n
 }
 
 static int
-check_duplicate_key(struct builder *b, struct frame *f, struct yconf_node *key, struct err *err)
+check_duplicate_key(struct builder *b, struct frame *f, struct yaml_conf_node *key, struct err *err)
 {
     for (size_t i = 0; i < f->n; i++) {
         if (strcmp(f->keys[i]->value, key->value) == 0)
@@ -129,7 +129,7 @@ check_duplicate_key(struct builder *b, struct frame *f, struct yconf_node *key, 
 
 /* Attaches a finished node to the container on top of the stack (or makes it the root). */
 static int
-attach(struct builder *b, struct yconf_node *n, struct err *err)
+attach(struct builder *b, struct yaml_conf_node *n, struct err *err)
 {
     struct frame *f;
 
@@ -138,8 +138,8 @@ attach(struct builder *b, struct yconf_node *n, struct err *err)
         return 0;
     }
     f = &b->stack[b->depth - 1];
-    if (f->node->kind == YCONF_MAP && f->want_key) {
-        if (n->kind != YCONF_SCALAR)
+    if (f->node->kind == YAML_CONF_MAP && f->want_key) {
+        if (n->kind != YAML_CONF_SCALAR)
             return error_at(err, b->doc->path, n->line, n->col,
                             "a mapping key must be a scalar (got %s)", kind_names[n->kind]);
         if (check_duplicate_key(b, f, n, err) != 0)
@@ -153,7 +153,7 @@ attach(struct builder *b, struct yconf_node *n, struct err *err)
         f->want_key = false;
         return 0;
     }
-    if (f->node->kind == YCONF_MAP) {
+    if (f->node->kind == YAML_CONF_MAP) {
         f->items[f->n++] = n;
         f->want_key = true;
         return 0;
@@ -167,19 +167,19 @@ attach(struct builder *b, struct yconf_node *n, struct err *err)
 }
 
 static int
-push(struct builder *b, enum yconf_kind kind, const yaml_event_t *ev, const yaml_char_t *anchor,
+push(struct builder *b, enum yaml_conf_kind kind, const yaml_event_t *ev, const yaml_char_t *anchor,
      struct err *err)
 {
     struct frame *f;
 
-    if (b->depth == YCONF_MAX_DEPTH)
+    if (b->depth == YAML_CONF_MAX_DEPTH)
         return error_at(err, b->doc->path, (int)ev->start_mark.line + 1,
                         (int)ev->start_mark.column + 1, "nesting deeper than %d levels",
-                        YCONF_MAX_DEPTH);
+                        YAML_CONF_MAX_DEPTH);
     f = &b->stack[b->depth++];
     memset(f, 0, sizeof(*f));
     f->node = new_node(b, kind, &ev->start_mark);
-    f->want_key = kind == YCONF_MAP;
+    f->want_key = kind == YAML_CONF_MAP;
     return remember_anchor(b, anchor, f->node, &ev->start_mark, err);
 }
 
@@ -187,11 +187,11 @@ static int
 pop(struct builder *b, struct err *err)
 {
     struct frame *f = &b->stack[--b->depth];
-    struct yconf_node *n = f->node;
+    struct yaml_conf_node *n = f->node;
 
     n->n = f->n;
     n->items = arena_memdup(&b->doc->arena, f->items, f->n * sizeof(*f->items));
-    if (n->kind == YCONF_MAP)
+    if (n->kind == YAML_CONF_MAP)
         n->keys = arena_memdup(&b->doc->arena, f->keys, f->n * sizeof(*f->keys));
     FREE_AND_NULL(f->items);
     FREE_AND_NULL(f->keys);
@@ -201,7 +201,7 @@ pop(struct builder *b, struct err *err)
 static int
 on_scalar(struct builder *b, const yaml_event_t *ev, struct err *err)
 {
-    struct yconf_node *n = new_node(b, YCONF_SCALAR, &ev->start_mark);
+    struct yaml_conf_node *n = new_node(b, YAML_CONF_SCALAR, &ev->start_mark);
 
     n->value =
         arena_strndup(&b->doc->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
@@ -246,9 +246,9 @@ on_event(struct builder *b, const yaml_event_t *ev, struct err *err)
     case YAML_ALIAS_EVENT:
         return on_alias(b, ev, err);
     case YAML_SEQUENCE_START_EVENT:
-        return push(b, YCONF_SEQ, ev, ev->data.sequence_start.anchor, err);
+        return push(b, YAML_CONF_SEQ, ev, ev->data.sequence_start.anchor, err);
     case YAML_MAPPING_START_EVENT:
-        return push(b, YCONF_MAP, ev, ev->data.mapping_start.anchor, err);
+        return push(b, YAML_CONF_MAP, ev, ev->data.mapping_start.anchor, err);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
         return pop(b, err);
@@ -288,8 +288,8 @@ builder_fini(struct builder *b)
 }
 
 int
-yconf_load_buffer(struct yconf_doc **out, const char *name, const char *data, size_t len,
-                  struct err *err)
+yaml_conf_load_buffer(struct yaml_conf_doc **out, const char *name, const char *data, size_t len,
+                      struct err *err)
 {
     struct builder b;
     yaml_parser_t parser;
@@ -316,7 +316,7 @@ yconf_load_buffer(struct yconf_doc **out, const char *name, const char *data, si
     yaml_parser_delete(&parser);
     builder_fini(&b);
     if (rc != 0) {
-        yconf_free(b.doc);
+        yaml_conf_free(b.doc);
         return rc;
     }
     *out = b.doc;
@@ -324,7 +324,7 @@ yconf_load_buffer(struct yconf_doc **out, const char *name, const char *data, si
 }
 
 int
-yconf_load_file(struct yconf_doc **out, const char *path, struct err *err)
+yaml_conf_load_file(struct yaml_conf_doc **out, const char *path, struct err *err)
 {
     FILE *f = fopen(path, "rb");
     char *data = NULL;
@@ -348,7 +348,7 @@ yconf_load_file(struct yconf_doc **out, const char *path, struct err *err)
     } else if (memchr(data, '\0', len) != NULL) {
         rc = err_set(err, -EINVAL, "%s:1:1: file contains a NUL byte (expected UTF-8 text)", path);
     } else {
-        rc = yconf_load_buffer(out, path, data, len, err);
+        rc = yaml_conf_load_buffer(out, path, data, len, err);
     }
     fclose(f);
     free(data);
@@ -356,7 +356,7 @@ yconf_load_file(struct yconf_doc **out, const char *path, struct err *err)
 }
 
 void
-yconf_free(struct yconf_doc *doc)
+yaml_conf_free(struct yaml_conf_doc *doc)
 {
     if (doc == NULL)
         return;
@@ -364,10 +364,10 @@ yconf_free(struct yconf_doc *doc)
     free(doc);
 }
 
-const struct yconf_node *
-yconf_get(const struct yconf_node *map, const char *key)
+const struct yaml_conf_node *
+yaml_conf_get(const struct yaml_conf_node *map, const char *key)
 {
-    if (map == NULL || map->kind != YCONF_MAP)
+    if (map == NULL || map->kind != YAML_CONF_MAP)
         return NULL;
     for (size_t i = 0; i < map->n; i++) {
         if (strcmp(map->keys[i]->value, key) == 0)
@@ -377,31 +377,31 @@ yconf_get(const struct yconf_node *map, const char *key)
 }
 
 bool
-yconf_is_null(const struct yconf_node *n)
+yaml_conf_is_null(const struct yaml_conf_node *n)
 {
     if (n == NULL)
         return true;
-    if (n->kind != YCONF_SCALAR || !n->is_plain)
+    if (n->kind != YAML_CONF_SCALAR || !n->is_plain)
         return false;
     return n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0 ||
            strcmp(n->value, "Null") == 0 || strcmp(n->value, "NULL") == 0;
 }
 
 int
-yconf_expect(const struct yconf_doc *doc, const struct yconf_node *n, enum yconf_kind kind,
-             const char *what, struct err *err)
+yaml_conf_expect(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
+                 enum yaml_conf_kind kind, const char *what, struct err *err)
 {
-    if (n != NULL && n->kind == kind && !(kind == YCONF_SCALAR && yconf_is_null(n)))
+    if (n != NULL && n->kind == kind && !(kind == YAML_CONF_SCALAR && yaml_conf_is_null(n)))
         return 0;
-    if (n == NULL || yconf_is_null(n))
-        return yconf_error(err, doc, n, "%s is empty (expected %s)", what, kind_names[kind]);
-    return yconf_error(err, doc, n, "%s is %s (expected %s)", what, kind_names[n->kind],
-                       kind_names[kind]);
+    if (n == NULL || yaml_conf_is_null(n))
+        return yaml_conf_error(err, doc, n, "%s is empty (expected %s)", what, kind_names[kind]);
+    return yaml_conf_error(err, doc, n, "%s is %s (expected %s)", what, kind_names[n->kind],
+                           kind_names[kind]);
 }
 
 int
-yconf_check_keys(const struct yconf_doc *doc, const struct yconf_node *map,
-                 const char *const *allowed, size_t nallowed, struct err *err)
+yaml_conf_check_keys(const struct yaml_conf_doc *doc, const struct yaml_conf_node *map,
+                     const char *const *allowed, size_t nallowed, struct err *err)
 {
     for (size_t i = 0; i < map->n; i++) {
         const char *key = map->keys[i]->value;
@@ -414,31 +414,32 @@ yconf_check_keys(const struct yconf_doc *doc, const struct yconf_node *map,
             continue;
         hint = str_closest(key, allowed, nallowed);
         if (hint != NULL)
-            return yconf_error(err, doc, map->keys[i], "unknown key '%s' (did you mean '%s'?)", key,
-                               hint);
-        return yconf_error(err, doc, map->keys[i], "unknown key '%s'", key);
+            return yaml_conf_error(err, doc, map->keys[i], "unknown key '%s' (did you mean '%s'?)",
+                                   key, hint);
+        return yaml_conf_error(err, doc, map->keys[i], "unknown key '%s'", key);
     }
     return 0;
 }
 
 int
-yconf_string(const struct yconf_doc *doc, const struct yconf_node *n, const char **out,
-             struct err *err)
+yaml_conf_string(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, const char **out,
+                 struct err *err)
 {
-    if (n == NULL || n->kind != YCONF_SCALAR)
-        return yconf_error(err, doc, n, "expected a string, got %s",
-                           n ? kind_names[n->kind] : "nothing");
+    if (n == NULL || n->kind != YAML_CONF_SCALAR)
+        return yaml_conf_error(err, doc, n, "expected a string, got %s",
+                               n ? kind_names[n->kind] : "nothing");
     *out = n->value;
     return 0;
 }
 
 int
-yconf_bool(const struct yconf_doc *doc, const struct yconf_node *n, bool *out, struct err *err)
+yaml_conf_bool(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, bool *out,
+               struct err *err)
 {
     static const char *const yes[] = {"true", "yes", "on"};
     static const char *const no[] = {"false", "no", "off"};
 
-    if (n != NULL && n->kind == YCONF_SCALAR) {
+    if (n != NULL && n->kind == YAML_CONF_SCALAR) {
         for (size_t i = 0; i < 3; i++) {
             if (strcasecmp(n->value, yes[i]) == 0 || strcasecmp(n->value, no[i]) == 0) {
                 *out = strcasecmp(n->value, yes[i]) == 0;
@@ -446,45 +447,46 @@ yconf_bool(const struct yconf_doc *doc, const struct yconf_node *n, bool *out, s
             }
         }
     }
-    return yconf_error(err, doc, n, "expected true or false, got '%s'",
-                       n && n->value ? n->value : "?");
+    return yaml_conf_error(err, doc, n, "expected true or false, got '%s'",
+                           n && n->value ? n->value : "?");
 }
 
 int
-yconf_u32(const struct yconf_doc *doc, const struct yconf_node *n, uint32_t min, uint32_t max,
-          uint32_t *out, struct err *err)
+yaml_conf_u32(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, uint32_t min,
+              uint32_t max, uint32_t *out, struct err *err)
 {
     int rc;
 
-    if (n == NULL || n->kind != YCONF_SCALAR)
-        return yconf_error(err, doc, n, "expected an integer from %u to %u", min, max);
+    if (n == NULL || n->kind != YAML_CONF_SCALAR)
+        return yaml_conf_error(err, doc, n, "expected an integer from %u to %u", min, max);
     rc = str_to_u32(n->value, out, min, max);
     if (rc == -ERANGE)
-        return yconf_error(err, doc, n, "%s is out of range (expected %u to %u)", n->value, min,
-                           max);
+        return yaml_conf_error(err, doc, n, "%s is out of range (expected %u to %u)", n->value, min,
+                               max);
     if (rc != 0)
-        return yconf_error(err, doc, n, "'%s' is not an integer (expected %u to %u)", n->value, min,
-                           max);
+        return yaml_conf_error(err, doc, n, "'%s' is not an integer (expected %u to %u)", n->value,
+                               min, max);
     return 0;
 }
 
 int
-yconf_duration_ms(const struct yconf_doc *doc, const struct yconf_node *n, uint64_t *out_ms,
-                  struct err *err)
+yaml_conf_duration_ms(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
+                      uint64_t *out_ms, struct err *err)
 {
-    if (n == NULL || n->kind != YCONF_SCALAR || str_parse_duration_ms(n->value, out_ms) != 0)
-        return yconf_error(err, doc, n,
-                           "'%s' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)",
-                           n && n->value ? n->value : "?");
+    if (n == NULL || n->kind != YAML_CONF_SCALAR || str_parse_duration_ms(n->value, out_ms) != 0)
+        return yaml_conf_error(err, doc, n,
+                               "'%s' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)",
+                               n && n->value ? n->value : "?");
     return 0;
 }
 
 int
-yconf_size(const struct yconf_doc *doc, const struct yconf_node *n, uint64_t *out_bytes,
-           struct err *err)
+yaml_conf_size(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, uint64_t *out_bytes,
+               struct err *err)
 {
-    if (n == NULL || n->kind != YCONF_SCALAR || str_parse_size(n->value, out_bytes) != 0)
-        return yconf_error(err, doc, n, "'%s' is not a size (expected e.g. 512K, 10M, 1G or bytes)",
-                           n && n->value ? n->value : "?");
+    if (n == NULL || n->kind != YAML_CONF_SCALAR || str_parse_size(n->value, out_bytes) != 0)
+        return yaml_conf_error(err, doc, n,
+                               "'%s' is not a size (expected e.g. 512K, 10M, 1G or bytes)",
+                               n && n->value ? n->value : "?");
     return 0;
 }
