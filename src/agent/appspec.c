@@ -205,15 +205,14 @@ parse_files(struct appspec *spec, const struct yaml_conf_node *list, struct err 
 
     if (list == NULL || yaml_conf_is_null(list))
         return 0;
-    if ((rc = yaml_conf_expect(doc, list, YAML_CONF_SEQ, "a list of {source, destination}", err)))
+    if ((rc = yaml_conf_expect(doc, list, YAML_CONF_SEQ, "'files'", err)))
         return rc;
     spec->files = mem_calloc(list->n ? list->n : 1, sizeof(*spec->files));
     for (size_t i = 0; i < list->n; i++) {
         const struct yaml_conf_node *e = list->items[i];
         struct appspec_file *f = &spec->files[spec->nfiles++];
 
-        if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a mapping with source and destination",
-                                   err)))
+        if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a files entry", err)))
             return rc;
         f->line = e->line;
         if ((rc = get_string(doc, e, "source", true, &f->source, err)) ||
@@ -289,7 +288,7 @@ parse_context(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
 
     if (n == NULL || yaml_conf_is_null(n))
         return 0;
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "a mapping with name, type, range", err)) ||
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "'context'", err)) ||
         (rc = yaml_conf_check_keys(doc, n, keys, 3, err)) ||
         (rc = get_string(doc, n, "name", false, &p->context_name, err)) ||
         (rc = get_string(doc, n, "type", true, &p->context_type, err)) ||
@@ -306,7 +305,7 @@ parse_permission(const struct yaml_conf_doc *doc, const struct yaml_conf_node *e
                                        "group",  "mode",    "acls",   "context"};
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a mapping with object and settings", err)) ||
+    if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a permissions entry", err)) ||
         (rc = yaml_conf_check_keys(doc, e, keys, sizeof(keys) / sizeof(keys[0]), err)))
         return rc;
     p->line = e->line;
@@ -343,8 +342,7 @@ parse_permissions(struct appspec *spec, const struct yaml_conf_node *list, struc
 
     if (list == NULL || yaml_conf_is_null(list))
         return 0;
-    if ((rc =
-             yaml_conf_expect(spec->doc, list, YAML_CONF_SEQ, "a list of permission entries", err)))
+    if ((rc = yaml_conf_expect(spec->doc, list, YAML_CONF_SEQ, "'permissions'", err)))
         return rc;
     spec->permissions = mem_calloc(list->n ? list->n : 1, sizeof(*spec->permissions));
     for (size_t i = 0; i < list->n; i++) {
@@ -362,7 +360,7 @@ parse_script(const struct yaml_conf_doc *doc, const struct yaml_conf_node *e,
     const struct yaml_conf_node *t;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a mapping with location", err)) ||
+    if ((rc = yaml_conf_expect(doc, e, YAML_CONF_MAP, "a script entry", err)) ||
         (rc = get_string(doc, e, "location", true, &s->location, err)) ||
         (rc = get_string(doc, e, "runas", false, &s->runas, err)))
         return rc;
@@ -413,7 +411,7 @@ parse_hooks(struct appspec *spec, const struct yaml_conf_node *map, struct err *
 
     if (map == NULL || yaml_conf_is_null(map))
         return 0;
-    if ((rc = yaml_conf_expect(doc, map, YAML_CONF_MAP, "a mapping of event to scripts", err)))
+    if ((rc = yaml_conf_expect(doc, map, YAML_CONF_MAP, "'hooks'", err)))
         return rc;
     for (size_t i = 0; i < map->n; i++) {
         const struct yaml_conf_node *list = map->items[i];
@@ -424,8 +422,7 @@ parse_hooks(struct appspec *spec, const struct yaml_conf_node *map, struct err *
             return unknown_event(doc, map->keys[i], err);
         if (yaml_conf_is_null(list))
             continue;
-        if ((rc = yaml_conf_expect(doc, list, YAML_CONF_SEQ, "a list of {location, timeout, runas}",
-                                   err)))
+        if ((rc = yaml_conf_expect(doc, list, YAML_CONF_SEQ, map->keys[i]->value, err)))
             return rc;
         h = &spec->hooks[ev];
         h->scripts = mem_calloc(list->n ? list->n : 1, sizeof(*h->scripts));
