@@ -410,7 +410,8 @@ on_closed(uv_handle_t *h)
     struct hook_run *r = h->data;
     struct buf tail;
 
-    if (--r->pending_closes > 0)
+    /* a pipe closed at EOF while the script runs is not the end */
+    if (--r->pending_closes > 0 || r->state != HR_CLOSING)
         return;
     buf_init(&tail);
     for (size_t i = 0; i < TAIL_LINES; i++) {

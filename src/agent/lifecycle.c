@@ -678,6 +678,8 @@ lifecycle_run(const struct lifecycle_opts *o, struct lifecycle_report *rep, stru
     stop_loop(d);
     rc = 0;
 out:
+    if (rc != 0)
+        lifecycle_report_fini(rep); /* refused: the caller gets an empty report */
     if (lock_fd >= 0)
         close(lock_fd); /* releases the flock */
     deploy_log_close(d->log);
