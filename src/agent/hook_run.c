@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,16 @@ hook_run_outcome_name(enum hook_run_outcome outcome)
         return "Interrupted";
     }
     return "?";
+}
+
+static void __attribute__((format(printf, 2, 3)))
+set_message(struct hook_run_result *res, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof(res->message), fmt, ap); /* a long path is cut, not lost */
+    va_end(ap);
 }
 
 static void
@@ -333,25 +344,22 @@ set_outcome(struct hook_run *r)
         snprintf(who, sizeof(who), " run as user %s", r->runas);
     if (r->cancelled) {
         res->outcome = HOOK_RUN_INTERRUPTED;
-        snprintf(res->message, sizeof(res->message),
-                 "Script at specified location: %s was interrupted: cutover is stopping",
-                 r->location);
+        set_message(res, "Script at specified location: %s was interrupted: cutover is stopping",
+                    r->location);
     } else if (r->timed_out) {
         res->outcome = HOOK_RUN_TIMED_OUT;
-        snprintf(res->message, sizeof(res->message),
-                 "Script at specified location: %s failed to complete in %u seconds", r->location,
-                 r->timeout_s);
+        set_message(res, "Script at specified location: %s failed to complete in %u seconds",
+                    r->location, r->timeout_s);
     } else if (res->term_signal != 0) {
         const char *abbrev = sigabbrev_np(res->term_signal);
         res->outcome = HOOK_RUN_FAILED;
-        snprintf(res->message, sizeof(res->message),
-                 "Script at specified location: %s%s failed with exit code (signal %d, SIG%s)",
-                 r->location, who, res->term_signal, abbrev ? abbrev : "?");
+        set_message(res,
+                    "Script at specified location: %s%s failed with exit code (signal %d, SIG%s)",
+                    r->location, who, res->term_signal, abbrev ? abbrev : "?");
     } else if (res->exit_status != 0) {
         res->outcome = HOOK_RUN_FAILED;
-        snprintf(res->message, sizeof(res->message),
-                 "Script at specified location: %s%s failed with exit code %d", r->location, who,
-                 res->exit_status);
+        set_message(res, "Script at specified location: %s%s failed with exit code %d", r->location,
+                    who, res->exit_status);
     }
 }
 
@@ -434,8 +442,7 @@ precheck(struct hook_run *r, const char *path)
 
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
         r->res.outcome = HOOK_RUN_MISSING;
-        snprintf(r->res.message, sizeof(r->res.message),
-                 "Script does not exist at specified location: %s", path);
+        set_message(&r->res, "Script does not exist at specified location: %s", path);
         return false;
     }
     if ((st.st_mode & 0111) != 0111) {
@@ -443,9 +450,8 @@ precheck(struct hook_run *r, const char *path)
             log_warn("script %s is not executable: making it executable", path);
         if (chmod(path, (st.st_mode & 07777) | 0111) != 0) {
             r->res.outcome = HOOK_RUN_NOT_EXECUTABLE;
-            snprintf(r->res.message, sizeof(r->res.message),
-                     "Script at specified location: %s is not executable (%s)", r->location,
-                     strerror(errno));
+            set_message(&r->res, "Script at specified location: %s is not executable (%s)",
+                        r->location, strerror(errno));
             return false;
         }
     }
@@ -497,9 +503,8 @@ prepare_exec(struct hook_run *r, const struct hook_run_spec *spec, char *path, c
         return true;
     if ((pw = getpwnam(r->runas)) == NULL) {
         r->res.outcome = HOOK_RUN_UNKNOWN;
-        snprintf(r->res.message, sizeof(r->res.message),
-                 "Script at specified location: %s run as user %s: no such user", r->location,
-                 r->runas);
+        set_message(&r->res, "Script at specified location: %s run as user %s: no such user",
+                    r->location, r->runas);
         return false;
     }
     *env = env_for_user(spec->env, pw);
@@ -507,10 +512,10 @@ prepare_exec(struct hook_run *r, const struct hook_run_spec *spec, char *path, c
         return true;
     if (geteuid() != 0) {
         r->res.outcome = HOOK_RUN_UNKNOWN;
-        snprintf(r->res.message, sizeof(r->res.message),
-                 "Script at specified location: %s run as user %s: cutover must run as root to "
-                 "change user",
-                 r->location, r->runas);
+        set_message(&r->res,
+                    "Script at specified location: %s run as user %s: cutover must run as root to "
+                    "change user",
+                    r->location, r->runas);
         return false;
     }
     argv[0] = mem_strdup(spec->self_exe); /* freed by spawn() with the rest of argv */
@@ -558,9 +563,8 @@ spawn(struct hook_run *r, const struct hook_run_spec *spec, char *path)
     }
     if (rc != 0) {
         r->res.outcome = HOOK_RUN_FAILED;
-        snprintf(r->res.message, sizeof(r->res.message),
-                 "Script at specified location: %s failed to start: %s", r->location,
-                 uv_strerror(rc));
+        set_message(&r->res, "Script at specified location: %s failed to start: %s", r->location,
+                    uv_strerror(rc));
         r->pending_closes++;
         uv_close((uv_handle_t *)&r->proc, on_closed); /* libuv requires closing it anyway */
         for (int i = 0; i < 2; i++) {

@@ -178,7 +178,7 @@ take_lock(const struct deployment *d, int *fd_out, struct err *err)
 static void
 pointer_path(const struct deployment *d, const char *which, char *out, size_t size)
 {
-    snprintf(out, size, "%s/%s_%s", d->instr_dir, d->o->group_id, which);
+    (void)fsops_path(out, size, "%s/%s_%s", d->instr_dir, d->o->group_id, which);
 }
 
 /* Reads a pointer file: the absolute path of a deployment directory, or "" when absent. */

@@ -175,3 +175,9 @@ def test_corpus_agrees_with_the_reference(cutover, tmp_path, name):
         assert "appspec.yml:1:10: invalid version value (0.1) (expected 0.0)" in r.stderr
     else:
         assert r.returncode == 0, r.stderr
+
+
+def test_example_bundle_is_valid(cutover, tmp_path):
+    r = run_local(cutover, tmp_path / "root", "-l", REPO / "examples" / "bundles" / "hello",
+                  "--check", json_output=False)
+    assert r.returncode == 0, r.stderr
