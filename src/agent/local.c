@@ -366,7 +366,7 @@ local_main(int argc, char **argv)
     if (l->check) {
         rc = lifecycle_check(&l->o, &err);
         if (rc == 0)
-            printf("ok\n");
+            printf(l->json ? "{\"status\":\"ok\"}\n" : "ok\n");
         status = rc == 0 ? ERR_EXIT_OK : refused(l, rc, &err);
         free(l);
         return status;
