@@ -55,6 +55,7 @@ struct plan {
     char **old;             /* owned array into oldbuf */
     size_t nold;
     struct pathset oldset; /* old path → index in old */
+    pid_t pid;             /* names the staged files */
 };
 
 static uint64_t
@@ -330,6 +331,9 @@ classify(struct plan *p, struct err *err)
         bool is_old = pathset_get(&p->oldset, it->dst, NULL); /* removed by the replay */
 
         if (it->kind == ITEM_DIR) {
+            /* a symlink to a directory (/var/run → /run) is a directory to install into */
+            if (on_disk && S_ISLNK(st.st_mode) && stat(it->dst, &st) != 0)
+                st.st_mode = S_IFLNK;
             if (on_disk && !S_ISDIR(st.st_mode))
                 return err_set(err, -EEXIST,
                                "%s: exists and is not a directory (expected a directory)", it->dst);
@@ -417,13 +421,14 @@ stage_item(struct plan *p, size_t idx, struct err *err)
     }
     slash = strrchr(it->dst, '/');
     (void)fsops_path(stage, sizeof(stage), "%.*s/.cutover-stage-%d-%zu", (int)(slash - it->dst),
-                     it->dst, (int)getpid(), idx);
-    unlink(stage); /* a leftover from a crashed run with a recycled pid */
+                     it->dst, (int)p->pid, idx);
     if (it->kind == ITEM_LINK) {
         if ((n = readlink(it->src, target, sizeof(target) - 1)) < 0)
             return err_set(err, -errno, "%s: %s", it->src, strerror(errno));
         target[n] = '\0';
-        if (symlink(target, stage) != 0)
+        /* EEXIST: a leftover of a crashed run whose pid was recycled (files are truncated) */
+        if (symlink(target, stage) != 0 &&
+            (errno != EEXIST || unlink(stage) != 0 || symlink(target, stage) != 0))
             return err_set(err, -errno, "%s: %s", stage, strerror(errno));
     } else {
         int rc = fsops_copy_file(it->src, stage, it->mode, err);
@@ -535,7 +540,8 @@ plan_fini(struct plan *p)
 int
 install_run(const struct install_opts *o, struct install_stats *stats, struct err *err)
 {
-    struct plan p = {.o = o, .fe = install_effective_behavior(o->spec, o->fallback)};
+    struct plan p = {
+        .o = o, .fe = install_effective_behavior(o->spec, o->fallback), .pid = getpid()};
     int rc;
 
     *stats = (struct install_stats){0};

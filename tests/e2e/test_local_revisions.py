@@ -189,3 +189,17 @@ def test_pruning_keeps_max_revisions_and_last_successful(cutover, tmp_path):
         assert run_local(cutover, root, "-l", bad, "--max-revisions", "2").returncode == 1
     names = os.listdir(group_dir(root))
     assert len(names) == 2 and ids[-1] in names
+
+
+def test_destination_through_a_symlinked_directory(cutover, tmp_path):
+    root, real = tmp_path / "root", tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real)
+    b = write_bundle(tmp_path / "b", spec(tmp_path / "alias" / "www"), {"app/a": "1"})
+    r = run_local(cutover, root, "-l", b)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (real / "www" / "a").read_text() == "1"
+    assert (tmp_path / "alias").is_symlink()
+    # the link is not the revision's: a later revision's cleanup never removes it
+    assert run_local(cutover, root, "-l", b).returncode == 0
+    assert (tmp_path / "alias").is_symlink() and (real / "www" / "a").exists()
