@@ -615,8 +615,8 @@ hook_run_start(uv_loop_t *loop, const struct hook_run_spec *spec, hook_run_cb *c
         hook_enter(r, HR_RUNNING, (uint64_t)r->timeout_s * 1000);
         return 0;
     }
-    /* Not started: report from the loop, never from inside this call. */
-    r->state = HR_RUNNING;
+    /* Not started (state is still RUNNING from calloc): report from the loop, never from
+     * inside this call. */
     finish(r);
     return 0;
 }

@@ -153,7 +153,8 @@ def test_permissions_mode_owner_acl(cutover, tmp_path):
                f"permissions:\n  - object: {dest}\n    pattern: \"**\"\n    except: [skip.txt]\n"
                "    mode: 0640\n    owner: nobody\n    type: [file]\n"
                "    acls: [\"u:nobody:rw\"]\n"
-               f"  - object: {dest}\n    mode: 0711\n    type: [directory]\n")
+               f"  - object: {dest}\n    mode: 0711\n    type: [directory]\n"
+               "    acls: [\"d:u:nobody:rx\"]\n")
     b = write_bundle(tmp_path / "b", appspec, {"app/f.txt": "f", "app/sub/g.txt": "g",
                                                "app/skip.txt": "s"})
     r = run_local(cutover, root, "-l", b)
@@ -167,7 +168,10 @@ def test_permissions_mode_owner_acl(cutover, tmp_path):
                              text=True, timeout=10).stdout
         assert "user:nobody:rw-" in acl
     assert (dest / "skip.txt").stat().st_uid == 0
-    assert stat.S_IMODE((dest / "sub").stat().st_mode) == 0o711
+    assert stat.S_IMODE((dest / "sub").stat().st_mode) & 0o707 == 0o701
+    dacl = subprocess.run(["getfacl", "-cp", str(dest / "sub")], capture_output=True, text=True,
+                          timeout=10).stdout
+    assert "default:user:nobody:r-x" in dacl
     assert stat.S_IMODE(dest.stat().st_mode) == 0o751  # never the object itself
 
 
@@ -203,3 +207,18 @@ def test_destination_through_a_symlinked_directory(cutover, tmp_path):
     # the link is not the revision's: a later revision's cleanup never removes it
     assert run_local(cutover, root, "-l", b).returncode == 0
     assert (tmp_path / "alias").is_symlink() and (real / "www" / "a").exists()
+
+
+def test_two_sources_for_one_target_and_missing_source_fail_install(cutover, tmp_path):
+    root, dest = tmp_path / "root", tmp_path / "dest"
+    two = (f"version: 0.0\nos: linux\nfiles:\n  - source: a/x.txt\n    destination: {dest}\n"
+           f"  - source: b/x.txt\n    destination: {dest}\n")
+    b = write_bundle(tmp_path / "b", two, {"a/x.txt": "a", "b/x.txt": "b"})
+    r = run_local(cutover, root, "-l", b)
+    assert r.returncode == 1 and r.report["error"]["event"] == "Install"
+    assert f"two sources install to {dest}/x.txt" in r.report["error"]["message"]
+    assert not dest.exists()
+    missing = f"version: 0.0\nos: linux\nfiles:\n  - source: nope\n    destination: {dest}\n"
+    r = run_local(cutover, root, "-l", write_bundle(tmp_path / "m", missing))
+    assert r.returncode == 1
+    assert r.report["error"]["message"].endswith(":4: source 'nope' does not exist in the bundle")
