@@ -284,10 +284,12 @@ preflight(struct deployment *d, struct err *err)
 
     if (stat(o->bundle_location, &st) != 0)
         return err_set(err, -errno, "%s: %s", o->bundle_location, strerror(errno));
-    if ((o->bundle_type == BUNDLE_DIRECTORY) != S_ISDIR(st.st_mode))
-        return err_set(err, -EINVAL, "%s: is %s a directory (expected --type %s)",
-                       o->bundle_location, S_ISDIR(st.st_mode) ? "" : "not",
-                       S_ISDIR(st.st_mode) ? "directory" : bundle_type_name(o->bundle_type));
+    if (o->bundle_type == BUNDLE_DIRECTORY && !S_ISDIR(st.st_mode))
+        return err_set(err, -EINVAL, "%s: not a directory (expected --type tar, tgz or zip)",
+                       o->bundle_location);
+    if (o->bundle_type != BUNDLE_DIRECTORY && S_ISDIR(st.st_mode))
+        return err_set(err, -EINVAL, "%s: a directory (expected --type directory, not %s)",
+                       o->bundle_location, bundle_type_name(o->bundle_type));
     if (o->sha256 != NULL) {
         if ((rc = bundle_sha256(o->bundle_location, hex, err)) != 0)
             return rc;
@@ -344,12 +346,14 @@ make_env(const struct deployment *d, enum appspec_event ev)
         "LIFECYCLE_EVENT=",     "DEPLOYMENT_ID=", "APPLICATION_NAME=", "DEPLOYMENT_GROUP_NAME=",
         "DEPLOYMENT_GROUP_ID=", "BUNDLE_BUCKET=", "BUNDLE_KEY=",       "BUNDLE_VERSION=",
         "BUNDLE_ETAG="};
-    size_t n = 0, k = 0;
+    size_t n = 0, k = 0, nextra = 0;
     char **env;
 
     while (environ[n] != NULL)
         n++;
-    env = mem_calloc(n + 6, sizeof(*env));
+    while (d->o->extra_env != NULL && d->o->extra_env[nextra] != NULL)
+        nextra++;
+    env = mem_calloc(n + nextra + 6, sizeof(*env));
     for (size_t i = 0; i < n; i++) {
         bool skip = false;
         for (size_t j = 0; j < sizeof(ours) / sizeof(ours[0]) && !skip; j++)
@@ -363,6 +367,8 @@ make_env(const struct deployment *d, enum appspec_event ev)
         asprintf(&env[k++], "DEPLOYMENT_GROUP_NAME=%s", d->o->group_name) < 0 ||
         asprintf(&env[k++], "DEPLOYMENT_GROUP_ID=%s", d->o->group_id) < 0)
         mem_oom();
+    for (size_t i = 0; i < nextra; i++)
+        env[k++] = mem_strdup(d->o->extra_env[i]);
     return env;
 }
 
@@ -618,7 +624,10 @@ init_report(struct deployment *d)
     char path[PATH_MAX];
 
     *rep = (struct lifecycle_report){0};
-    make_deployment_id(rep->deployment_id);
+    if (d->o->deployment_id != NULL)
+        str_copy(rep->deployment_id, d->o->deployment_id, sizeof(rep->deployment_id));
+    else
+        make_deployment_id(rep->deployment_id);
     (void)fsops_path(path, sizeof(path), "%s/%s", d->group_dir, rep->deployment_id);
     rep->deployment_dir = mem_strdup(path);
     (void)fsops_path(path, sizeof(path), "%s/logs/scripts.log", rep->deployment_dir);
