@@ -80,6 +80,9 @@ struct lifecycle_opts {
     unsigned max_revisions; /* >= 1 */
     bool ignore_stop_failures;
     const char *self_exe;            /* for runas */
+    const char *deployment_id;       /* NULL: a new d-XXXXXXXXX-local id */
+    char *const *extra_env;          /* NULL-terminated "NAME=value" added to every hook's
+                                      * environment (the host agent's BUNDLE_*, CUTOVER_*) */
     lifecycle_progress_cb *progress; /* may be NULL */
     void *progress_arg;
 };
