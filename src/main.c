@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/local.h"
 #include "common/err.h"
 
 static int version_main(int argc, char **argv);
@@ -15,6 +16,7 @@ static const struct subcommand {
 } subcommands[] = {
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},
+    {"local", local_main, "run one revision on this host (codedeploy-local)"},
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

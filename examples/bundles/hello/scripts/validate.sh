@@ -1,0 +1,2 @@
+#!/bin/sh
+grep -q "$DEPLOYMENT_ID" /tmp/cutover-hello/www/version.txt
