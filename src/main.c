@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_apps.h"
 #include "common/err.h"
+#include "supervisor/supervisor.h"
 
 static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
@@ -15,6 +17,8 @@ static const struct subcommand {
 } subcommands[] = {
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},
+    {"supervise", supervisor_main, "run N app workers, reload gracefully"},
+    {"apps", cli_apps_main, "command-line client for the supervisor"},
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
