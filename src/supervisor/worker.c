@@ -631,6 +631,8 @@ on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     note_exit(w, status, term_signal);
     kill(-w->pid, SIGKILL); /* leftovers of the group: "stopped" means no process left */
     w->pid = 0;
+    w->rss_bytes = 0;
+    w->cpu_pct = 0;
     uv_close((uv_handle_t *)&w->proc, on_proc_closed);
     readiness_probe_cancel(w->probe);
     w->probe = NULL;
