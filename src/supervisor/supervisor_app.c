@@ -558,7 +558,8 @@ write_upstream(const struct supervisor_app *app)
         return -errno;
     fprintf(f, "# written by cutover supervise for app %s; do not edit\n", c->name);
     for (uint32_t i = 0; i < c->instances; i++)
-        fprintf(f, "server 127.0.0.1:%u%s;\n", c->ports + i, app->port_out[i] ? " down" : "");
+        fprintf(f, "server 127.0.0.1:%u max_fails=0%s;\n", c->ports + i,
+                app->port_out[i] ? " down" : "");
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
         return -EIO;
@@ -584,8 +585,8 @@ on_nginx_exit(uv_process_t *p, int64_t status, int sig)
     if (status != 0 || sig != 0) {
         app->op.failed = true;
         snprintf(app->op.result.error, sizeof(app->op.result.error),
-                 "app %s: `%s -s reload` failed (%s %d)", app->conf->name, app->conf->nginx_reload,
-                 sig ? "signal" : "code", sig ? sig : (int)status);
+                 "app %s: nginx reload (%s) failed (%s %d)", app->conf->name,
+                 app->conf->nginx_reload[0], sig ? "signal" : "code", sig ? sig : (int)status);
     }
     uv_close((uv_handle_t *)p, on_nginx_closed);
 }
@@ -594,12 +595,15 @@ on_nginx_exit(uv_process_t *p, int64_t status, int sig)
 static void
 nginx_update(struct supervisor_app *app)
 {
-    char prog[PATH_MAX], dash_s[] = "-s", reload[] = "reload";
-    char *args[] = {prog, dash_s, reload, NULL};
+    const char **src = app->conf->nginx_reload;
+    char *args[32];
+    size_t n = 0;
     uv_process_options_t o = {0};
     int rc;
 
-    str_copy(prog, app->conf->nginx_reload, sizeof(prog));
+    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
+        args[n] = mem_strdup(src[n]);
+    args[n] = NULL;
     if ((rc = write_upstream(app)) != 0) {
         app->op.failed = true;
         snprintf(app->op.result.error, sizeof(app->op.result.error), "%s: %s",
@@ -611,7 +615,10 @@ nginx_update(struct supervisor_app *app)
     o.exit_cb = on_nginx_exit;
     app->nginx_proc.data = app;
     app->op.nginx_busy = 1;
-    if ((rc = uv_spawn(app->wenv.loop, &app->nginx_proc, &o)) != 0) {
+    rc = uv_spawn(app->wenv.loop, &app->nginx_proc, &o);
+    for (size_t i = 0; i < n; i++)
+        free(args[i]);
+    if (rc != 0) {
         app->op.failed = true;
         snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", args[0],
                  uv_strerror(rc));
@@ -659,7 +666,10 @@ step_ports_slot(struct supervisor_app *app, uint32_t i)
     if (nw->state != WORKER_READY)
         return false;
     if (app->port_out[i]) {
+        /* back in, and the next slot out, in one nginx reload */
         app->port_out[i] = false;
+        if (i + 1 < app->conf->instances && slot_worker(app, i + 1, false) != NULL)
+            app->port_out[i + 1] = true;
         nginx_update(app);
         return false;
     }

@@ -75,29 +75,38 @@ app_defaults(struct supervisor_app_conf *a)
     a->window_ms = 60000;
     a->log_max_size = 10 * 1024 * 1024;
     a->log_keep = 5;
-    a->nginx_reload = "nginx";
+}
+
+static int
+parse_argv(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n, const char *what,
+           const char ***out, size_t *argc, struct err *err)
+{
+    const char **v;
+    int rc;
+
+    if (n == NULL || n->kind != YAML_CONF_SEQ || n->n == 0)
+        return yaml_conf_error(err, doc, n,
+                               "%s must be a non-empty list (expected an argv list such as "
+                               "[node, server.js], never a shell string)",
+                               what);
+    v = mem_calloc(n->n + 1, sizeof(*v));
+    *out = v;
+    *argc = n->n;
+    for (size_t i = 0; i < n->n; i++) {
+        if ((rc = yaml_conf_string(doc, n->items[i], &v[i], err)) != 0)
+            return rc;
+        if (v[i][0] == '\0')
+            return yaml_conf_error(err, doc, n->items[i],
+                                   "empty %s argument (expected a non-empty string)", what);
+    }
+    return 0;
 }
 
 static int
 parse_command(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
               struct supervisor_app_conf *a, struct err *err)
 {
-    int rc;
-
-    if (n == NULL || n->kind != YAML_CONF_SEQ || n->n == 0)
-        return yaml_conf_error(err, doc, n,
-                               "command must be a non-empty list (expected an argv list such as "
-                               "[node, server.js], never a shell string)");
-    a->argv = mem_calloc(n->n + 1, sizeof(*a->argv));
-    a->argc = n->n;
-    for (size_t i = 0; i < n->n; i++) {
-        if ((rc = yaml_conf_string(doc, n->items[i], &a->argv[i], err)) != 0)
-            return rc;
-        if (a->argv[i][0] == '\0')
-            return yaml_conf_error(err, doc, n->items[i],
-                                   "empty command argument (expected a non-empty string)");
-    }
-    return 0;
+    return parse_argv(doc, n, "command", &a->argv, &a->argc, err);
 }
 
 static int
@@ -235,8 +244,14 @@ parse_nginx(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
         return yaml_conf_error(err, doc, n, "nginx needs upstream (expected a file path)");
     if ((rc = yaml_conf_string(doc, v, &a->nginx_upstream, err)) != 0)
         return rc;
-    if ((v = yaml_conf_get(n, "reload")) && (rc = yaml_conf_string(doc, v, &a->nginx_reload, err)))
-        return rc;
+    size_t argc;
+
+    if ((v = yaml_conf_get(n, "reload")) != NULL)
+        return parse_argv(doc, v, "reload", &a->nginx_reload, &argc, err);
+    a->nginx_reload = mem_calloc(4, sizeof(*a->nginx_reload));
+    a->nginx_reload[0] = "nginx";
+    a->nginx_reload[1] = "-s";
+    a->nginx_reload[2] = "reload";
     return 0;
 }
 
@@ -436,6 +451,7 @@ supervisor_conf_free(struct supervisor_conf *conf)
     for (size_t i = 0; i < conf->napps; i++) {
         free((void *)conf->apps[i].argv);
         free(conf->apps[i].env);
+        free((void *)conf->apps[i].nginx_reload);
     }
     free(conf->apps);
     yaml_conf_free(conf->doc);

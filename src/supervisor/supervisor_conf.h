@@ -56,7 +56,7 @@ struct supervisor_app_conf {
     uint64_t log_max_size;
     uint32_t log_keep;
     const char *nginx_upstream; /* ports mode: upstream file the supervisor owns, or NULL */
-    const char *nginx_reload;   /* argv[0] of the reload command ("nginx") */
+    const char **nginx_reload;  /* owned argv, NULL-terminated: [nginx, -s, reload] */
 };
 
 struct supervisor_conf {

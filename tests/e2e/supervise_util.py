@@ -114,14 +114,41 @@ class Supervisor:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        for pid in pids_with_marker(self.marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pids = pids_with_marker(self.marker)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
 
     def leftover(self):
         return pids_with_marker(self.marker)
+
+
+def free_port_block(n, host="127.0.0.1"):
+    """A base port below the ephemeral range with n consecutive bindable ports (ports: mode)."""
+    import random
+    import socket
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - n)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind((host, base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free port block")
 
 
 class Wrk:
