@@ -28,6 +28,14 @@ import time
 GRACE = 1.0
 
 
+def say(*args, **kw):
+    """print() that survives a closed stdout (a supervisor that died and was restarted)."""
+    try:
+        print(*args, flush=True, **kw)
+    except (OSError, ValueError):
+        pass
+
+
 class App:
     def __init__(self, args):
         self.args = args
@@ -89,7 +97,7 @@ class App:
 
     async def drain(self):
         self.draining = True
-        print(f"draining: {len(self.conns)} connection(s) open", flush=True)
+        say(f"draining: {len(self.conns)} connection(s) open")
         if self.server is not None:
             self.server.close()  # stop accepting; the shared socket stays open in other workers
         await asyncio.sleep(GRACE)  # clients mid-request get `Connection: close`
@@ -102,7 +110,7 @@ class App:
             for w, st in list(self.conns.items()):
                 if not st["busy"]:
                     w.close()
-        print(f"drained; served {self.served} requests", flush=True)
+        say(f"drained; served {self.served} requests")
 
     def listening_socket(self):
         if os.environ.get("LISTEN_FDS") == "1" and os.environ.get("LISTEN_PID") == str(os.getpid()):
@@ -131,7 +139,7 @@ class App:
             if notify:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as n:
                     n.sendto(b"READY=1", notify)
-        print(f"listening pid={os.getpid()} tag={self.args.tag}", flush=True)
+        say(f"listening pid={os.getpid()} tag={self.args.tag}")
         if self.args.crash_after:
             loop.call_later(self.args.crash_after, lambda: os._exit(1))
         await stop.wait()

@@ -99,6 +99,7 @@ worker_to_json(const struct apps_msg_worker *w)
     json_object_set_new(o, "state", json_string(w->state));
     json_object_set_new(o, "restarts", json_integer(w->restarts));
     json_object_set_new(o, "uptime_s", json_real(w->uptime_s));
+    json_object_set_new(o, "started_at", json_real(w->started_at));
     json_object_set_new(o, "rss_bytes", json_integer((json_int_t)w->rss_bytes));
     json_object_set_new(o, "cpu_pct", json_real(w->cpu_pct));
     json_object_set_new(o, "generation", json_integer(w->generation));
@@ -193,6 +194,7 @@ worker_from_json(json_t *o, struct apps_msg_worker *w, struct err *err)
     w->exit_signal = (int)sig;
     w->uptime_s = json_number_value(json_object_get(o, "uptime_s"));
     w->cpu_pct = json_number_value(json_object_get(o, "cpu_pct"));
+    w->started_at = json_number_value(json_object_get(o, "started_at"));
     return 0;
 }
 

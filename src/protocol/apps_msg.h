@@ -35,6 +35,7 @@ struct apps_msg_worker {
     char state[16]; /* starting ready draining stopped errored */
     uint32_t restarts;
     double uptime_s;
+    double started_at; /* unix seconds of the last start, 0 if never */
     uint64_t rss_bytes;
     double cpu_pct;
     uint32_t generation;

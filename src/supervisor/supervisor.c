@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/pidfd.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,6 +29,7 @@
 #include "supervisor/supervisor_control.h"
 
 #define SAMPLE_INTERVAL_MS 1000
+#define STATE_INTERVAL_MS 100
 
 struct supervisor {
     uv_loop_t *loop;
@@ -36,6 +39,9 @@ struct supervisor {
     struct readiness_notify *notify;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t sample;
+    uv_timer_t state_timer;
+    char *state_last; /* the last state written, to write only on change */
+    char state_path[PATH_MAX];
     uv_timer_t shutdown_poll;
     bool shutting_down;
     int initial_pending; /* apps whose first start has not finished */
@@ -246,6 +252,194 @@ on_notify(void *arg, pid_t pid, const char *msg)
     log_debug("notify from unknown pid %d ignored", (int)pid);
 }
 
+/* ---- state file and adoption --------------------------------------------------------------- */
+
+/* The running workers, written atomically (temp file, fsync, rename) whenever they change, so
+ * that a supervisor started after a crash adopts them instead of starting duplicates. */
+static void
+write_state(struct supervisor *sv)
+{
+    struct apps_msg_reply rep = {.ok = true};
+    char tmp[PATH_MAX + 8];
+    char *text;
+    int fd;
+
+    for (size_t i = 0; i < sv->conf->napps; i++)
+        supervisor_app_status(&sv->apps[i], &rep);
+    for (size_t i = 0; i < rep.nworkers; i++) { /* only what identifies a worker */
+        rep.workers[i].uptime_s = 0;
+        rep.workers[i].rss_bytes = 0;
+        rep.workers[i].cpu_pct = 0;
+    }
+    text = apps_msg_reply_encode(&rep);
+    apps_msg_reply_fini(&rep);
+    if (sv->state_last != NULL && strcmp(text, sv->state_last) == 0) {
+        free(text);
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", sv->state_path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0 ||
+        rename(tmp, sv->state_path) != 0) {
+        log_warn("%s: cannot write the state file: %s", sv->state_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(text);
+        return;
+    }
+    close(fd);
+    free(sv->state_last);
+    sv->state_last = text;
+}
+
+static void
+on_state_timer(uv_timer_t *t)
+{
+    write_state(t->data);
+}
+
+/* True when <pid> runs with CUTOVER_APP=<app> and CUTOVER_WORKER_INDEX=<index>: a pid that was
+ * reused by something else is never adopted. */
+static bool
+pid_is_worker(pid_t pid, const char *app, uint32_t index)
+{
+    char path[64], want_app[APPS_MSG_NAME_MAX + 16], want_idx[48], data[65536];
+    bool has_app = false, has_idx = false;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return false;
+    n = read(fd, data, sizeof(data) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    data[n] = '\0';
+    snprintf(want_app, sizeof(want_app), "CUTOVER_APP=%s", app);
+    snprintf(want_idx, sizeof(want_idx), "CUTOVER_WORKER_INDEX=%u", index);
+    for (ssize_t off = 0; off < n; off += (ssize_t)strlen(data + off) + 1) {
+        has_app |= strcmp(data + off, want_app) == 0;
+        has_idx |= strcmp(data + off, want_idx) == 0;
+    }
+    return has_app && has_idx;
+}
+
+/* The listening socket the workers still hold (fd 3 of one of them), if it is the one the
+ * config asks for. Returns the fd or -1. */
+static int
+steal_listen_fd(pid_t pid, const struct addr *want)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct addr got;
+    int pidfd = pidfd_open(pid, 0), fd, hi;
+
+    if (pidfd < 0)
+        return -1;
+    fd = pidfd_getfd(pidfd, 3, 0);
+    close(pidfd);
+    if (fd < 0)
+        return -1;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    addr_from_sockaddr(&got, (struct sockaddr *)&ss, len);
+    if (!addr_equal(&got, want)) {
+        close(fd);
+        return -1;
+    }
+    hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return hi;
+}
+
+/* The workers of <app> in the old state that are still alive and really ours. */
+static size_t
+adoptable(const struct apps_msg_reply *state, const char *app, struct apps_msg_worker *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; state != NULL && i < state->nworkers; i++) {
+        const struct apps_msg_worker *w = &state->workers[i];
+
+        if (strcmp(w->app, app) == 0 && w->pid > 0 && strcmp(w->state, "ready") == 0 &&
+            pid_is_worker(w->pid, app, w->index))
+            out[n++] = *w;
+    }
+    return n;
+}
+
+static struct apps_msg_reply *
+load_state(const char *path)
+{
+    struct apps_msg_reply *rep;
+    struct buf b;
+    struct err err = {0};
+    char chunk[65536];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    buf_init(&b);
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        buf_append(&b, chunk, (size_t)n);
+    close(fd);
+    rep = mem_calloc(1, sizeof(*rep));
+    if (b.len == 0 || apps_msg_reply_decode(rep, b.data, &err) != 0) {
+        log_warn("%s: ignoring an unreadable state file: %s", path, err.msg);
+        free(rep);
+        rep = NULL;
+    }
+    buf_fini(&b);
+    return rep;
+}
+
+/* Kills workers of a previous supervisor that cannot be adopted (their socket is gone or not
+ * the configured one), so nothing runs unsupervised. */
+static void
+kill_orphans(const struct apps_msg_worker *ws, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        log_warn("app %s: worker %u (pid %d) cannot be adopted: killing it", ws[i].app, ws[i].index,
+                 ws[i].pid);
+        kill(-ws[i].pid, SIGKILL);
+    }
+}
+
+static int
+init_app(struct supervisor *sv, size_t i, const struct apps_msg_reply *state, struct err *err)
+{
+    const struct supervisor_app_conf *c = &sv->conf->apps[i];
+    struct apps_msg_worker *ws = mem_calloc(state ? state->nworkers + 1 : 1, sizeof(*ws));
+    size_t n = adoptable(state, c->name, ws), adopted;
+    int fd = -1, rc;
+
+    if (n > 0 && c->has_listen) {
+        for (size_t k = 0; k < n && fd < 0; k++)
+            fd = steal_listen_fd(ws[k].pid, &c->listen);
+        if (fd < 0) {
+            kill_orphans(ws, n);
+            n = 0;
+        }
+    }
+    rc = supervisor_app_init(&sv->apps[i], sv->loop, c, sv->self_exe, sv->notify_path, fd, err);
+    if (rc != 0) {
+        if (fd >= 0)
+            close(fd);
+        free(ws);
+        return rc;
+    }
+    adopted = n > 0 ? supervisor_app_adopt(&sv->apps[i], ws, n) : 0;
+    if (n > 0)
+        log_info("app %s: adopted %zu running worker(s) of the previous supervisor", c->name,
+                 adopted);
+    free(ws);
+    return 0;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 static void
@@ -280,6 +474,10 @@ finish_shutdown(struct supervisor *sv)
     uv_close((uv_handle_t *)&sv->sighup, NULL);
     uv_close((uv_handle_t *)&sv->sample, NULL);
     uv_close((uv_handle_t *)&sv->shutdown_poll, NULL);
+    uv_timer_stop(&sv->state_timer);
+    uv_close((uv_handle_t *)&sv->state_timer, NULL);
+    unlink(sv->state_path); /* a clean stop leaves nothing to adopt */
+    FREE_AND_NULL(sv->state_last);
 }
 
 static void
@@ -357,6 +555,7 @@ static int
 setup(struct supervisor *sv, struct err *err)
 {
     const char *control = sv->conf->control;
+    struct apps_msg_reply *state;
     ssize_t n;
     int rc;
 
@@ -373,15 +572,22 @@ setup(struct supervisor *sv, struct err *err)
     if ((rc = readiness_notify_open(&sv->notify, sv->loop, sv->notify_path, on_notify, sv, err)) !=
         0)
         return rc;
+    snprintf(sv->state_path, sizeof(sv->state_path), "%s.state", control);
+    state = load_state(sv->state_path);
     sv->apps = mem_calloc(sv->conf->napps, sizeof(*sv->apps));
     for (size_t i = 0; i < sv->conf->napps; i++) {
-        if ((rc = supervisor_app_init(&sv->apps[i], sv->loop, &sv->conf->apps[i], sv->self_exe,
-                                      sv->notify_path, -1, err)) != 0) {
+        if ((rc = init_app(sv, i, state, err)) != 0) {
             for (size_t j = 0; j < i; j++)
                 supervisor_app_fini(&sv->apps[j]);
+            if (state != NULL)
+                apps_msg_reply_fini(state);
+            free(state);
             return rc;
         }
     }
+    if (state != NULL)
+        apps_msg_reply_fini(state);
+    free(state);
     return supervisor_control_open(&sv->control, sv->loop, control, on_control, sv, err);
 }
 
@@ -396,6 +602,9 @@ run(struct supervisor *sv)
     uv_timer_start(&sv->sample, on_sample, 100, SAMPLE_INTERVAL_MS);
     uv_timer_init(sv->loop, &sv->shutdown_poll);
     sv->shutdown_poll.data = sv;
+    uv_timer_init(sv->loop, &sv->state_timer);
+    sv->state_timer.data = sv;
+    uv_timer_start(&sv->state_timer, on_state_timer, 0, STATE_INTERVAL_MS);
     sv->initial_pending = (int)sv->conf->napps;
     log_info("control socket %s; %zu app(s)", sv->conf->control, sv->conf->napps);
     for (size_t i = 0; i < sv->conf->napps; i++)

@@ -494,21 +494,48 @@ on_step(uv_timer_t *t)
         sweep_old(app);
 }
 
+static bool
+slot_running(const struct supervisor_app *app, uint32_t index)
+{
+    for (size_t j = 0; j < app->nworkers; j++)
+        if (app->workers[j]->index == index && app->workers[j]->state != WORKER_STOPPED &&
+            app->workers[j]->state != WORKER_ERRORED)
+            return true;
+    return false;
+}
+
 static void
 begin_start(struct supervisor_app *app)
 {
-    /* Workers that are stopped or errored are replaced by a fresh generation (fresh backoff);
-     * running ones are left alone. */
+    /* Nothing running: a fresh generation (fresh backoff). Otherwise only the empty slots get
+     * a worker (after an adoption that found fewer workers than instances, or errored ones). */
     bool running = false;
 
-    for (size_t i = 0; i < app->nworkers; i++)
-        running |=
-            app->workers[i]->state != WORKER_STOPPED && app->workers[i]->state != WORKER_ERRORED;
-    if (running)
+    for (uint32_t i = 0; i < app->conf->instances; i++)
+        running |= slot_running(app, i);
+    if (!running) {
+        while (app->nworkers > 0)
+            remove_worker(app, app->nworkers - 1);
+        start_generation(app);
         return;
-    while (app->nworkers > 0)
-        remove_worker(app, app->nworkers - 1);
-    start_generation(app);
+    }
+    for (uint32_t i = 0; i < app->conf->instances; i++) {
+        struct worker *w;
+
+        if (slot_running(app, i))
+            continue;
+        for (size_t j = 0; j < app->nworkers;) {
+            if (app->workers[j]->index == i)
+                remove_worker(app, j);
+            else
+                j++;
+        }
+        w = add_worker(app, i, true);
+        if (worker_start(w) != 0) {
+            app->op.failed = true;
+            describe_failure(app, w, "could not be spawned");
+        }
+    }
 }
 
 int
@@ -694,6 +721,34 @@ step_reload_ports(struct supervisor_app *app)
         finish_op(app, true);
 }
 
+/* ---- adoption ------------------------------------------------------------------------------ */
+
+size_t
+supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n)
+{
+    size_t adopted = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct apps_msg_worker *m = &ws[i];
+        uint32_t saved = app->generation;
+        struct worker *w;
+
+        if (m->index >= app->conf->instances || slot_running(app, m->index))
+            continue;
+        app->generation = m->generation;
+        w = add_worker(app, m->index, true);
+        app->generation = saved;
+        if (worker_adopt(w, m->pid, (uint64_t)(m->started_at * 1000.0), m->restarts) != 0) {
+            remove_worker(app, app->nworkers - 1);
+            continue;
+        }
+        if (m->generation > app->generation)
+            app->generation = m->generation;
+        adopted++;
+    }
+    return adopted;
+}
+
 /* ---- queries and teardown ------------------------------------------------------------------ */
 
 void
@@ -711,6 +766,7 @@ supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *r
         str_copy(m->state, worker_state_public(w->state), sizeof(m->state));
         m->restarts = w->restarts;
         m->uptime_s = w->pid > 0 ? (double)(now - w->started_ms) / 1000.0 : 0.0;
+        m->started_at = (double)w->started_wall_ms / 1000.0;
         m->rss_bytes = w->rss_bytes;
         m->cpu_pct = w->cpu_pct;
         m->generation = w->generation;

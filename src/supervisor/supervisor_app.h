@@ -22,6 +22,7 @@
 
 struct err;
 struct apps_msg_reply;
+struct apps_msg_worker;
 struct supervisor_app_conf;
 
 enum supervisor_app_op {
@@ -74,6 +75,9 @@ int supervisor_app_init(struct supervisor_app *app, uv_loop_t *loop,
 /* Starts <op> (parallel only for reload). Fails with -EBUSY when another op runs. */
 int supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, uint32_t parallel,
                        supervisor_app_done_cb cb, void *arg);
+/* Takes over the running workers of a previous supervisor (from its state file), as READY
+ * members of their recorded generations. Returns how many were adopted. */
+size_t supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n);
 /* Appends every worker to <rep>. */
 void supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *rep);
 /* Periodic RSS/CPU sampling for every running worker. */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -41,6 +43,15 @@ static const struct {
 };
 
 static void on_state_timeout(uv_timer_t *t);
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 static void on_probe_tick(uv_timer_t *t);
 
 const char *
@@ -100,6 +111,7 @@ worker_new(const struct worker_env *env, uint32_t index, uint32_t generation, wo
     w->state = WORKER_STOPPED;
     w->restartable = true;
     w->last_exit_code = -1;
+    w->pidfd = -1;
     uv_timer_init(env->loop, &w->timer);
     uv_timer_init(env->loop, &w->probe_timer);
     w->timer.data = w;
@@ -376,6 +388,7 @@ worker_start(struct worker *w)
     w->cpu_pct = 0;
     w->cpu_ticks = 0;
     w->started_ms = uv_now(w->env->loop);
+    w->started_wall_ms = wall_ms();
     if ((rc = spawn(w)) != 0) {
         wlog(w, LOG_ERROR, "%s", w->fail_reason);
         uv_close((uv_handle_t *)&w->proc, on_proc_closed);
@@ -621,10 +634,10 @@ handle_crash(struct worker *w)
     w->on_event(w, WORKER_EV_EXITED);
 }
 
+/* Common to children (exit status known) and adopted workers (status unknown: -1). */
 static void
-on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
+handle_exit(struct worker *w, int64_t status, int term_signal)
 {
-    struct worker *w = proc->data;
     enum worker_state was = w->state;
     bool restartable = w->restartable;
 
@@ -633,7 +646,6 @@ on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     w->pid = 0;
     w->rss_bytes = 0;
     w->cpu_pct = 0;
-    uv_close((uv_handle_t *)&w->proc, on_proc_closed);
     readiness_probe_cancel(w->probe);
     w->probe = NULL;
     if (was == WORKER_STARTING && w->fail_reason[0] == '\0')
@@ -652,6 +664,66 @@ on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
         return;
     }
     handle_crash(w);
+}
+
+static void
+on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
+{
+    struct worker *w = proc->data;
+
+    uv_close((uv_handle_t *)&w->proc, on_proc_closed);
+    handle_exit(w, status, term_signal);
+}
+
+/* ---- adopted workers (a previous supervisor's children) ------------------------------------ */
+
+static void
+on_pidfd_closed(uv_handle_t *h)
+{
+    struct worker *w = h->data;
+
+    close(w->pidfd);
+    w->pidfd = -1;
+    if (w->closing && --w->pending_closes == 0)
+        free(w);
+}
+
+static void
+on_pidfd_readable(uv_poll_t *h, int status, int events)
+{
+    struct worker *w = h->data;
+
+    (void)status;
+    (void)events;
+    /* Not our child: no exit status (init reaps it). */
+    uv_close((uv_handle_t *)&w->pidfd_poll, on_pidfd_closed);
+    handle_exit(w, -1, 0);
+}
+
+int
+worker_adopt(struct worker *w, pid_t pid, uint64_t started_wall_ms, uint32_t restarts)
+{
+    int fd = pidfd_open(pid, 0);
+    uint64_t now = wall_ms(), uptime_ms = now > started_wall_ms ? now - started_wall_ms : 0;
+
+    if (fd < 0)
+        return -errno;
+    w->pidfd = fd;
+    w->pid = pid;
+    w->restarts = restarts;
+    w->restartable = true;
+    w->adopted = true;
+    w->started_wall_ms = started_wall_ms;
+    w->started_ms = uv_now(w->env->loop) > uptime_ms ? uv_now(w->env->loop) - uptime_ms : 0;
+    uv_poll_init(w->env->loop, &w->pidfd_poll, fd);
+    w->pidfd_poll.data = w;
+    uv_poll_start(&w->pidfd_poll, UV_READABLE, on_pidfd_readable);
+    enter(w, WORKER_READY, 0);
+    wlog(w, LOG_INFO, "adopted (ready, up %" PRIu64 "ms)", uptime_ms);
+    if (w->log_err != NULL)
+        worker_log_note(w->log_err, "[cutover] adopted pid=%d after a supervisor restart",
+                        (int)pid);
+    return 0;
 }
 
 /* ---- sampling and teardown ----------------------------------------------------------------- */
@@ -742,6 +814,11 @@ worker_free(struct worker *w)
     w->pending_closes = 2;
     uv_close((uv_handle_t *)&w->timer, on_timer_closed);
     uv_close((uv_handle_t *)&w->probe_timer, on_timer_closed);
+    if (w->pidfd >= 0) {
+        w->pending_closes++;
+        if (!uv_is_closing((uv_handle_t *)&w->pidfd_poll))
+            uv_close((uv_handle_t *)&w->pidfd_poll, on_pidfd_closed);
+    }
     if (w->proc_open) {
         w->pending_closes++;
         if (!uv_is_closing((uv_handle_t *)&w->proc))

@@ -65,9 +65,12 @@ struct worker {
     uint32_t index;
     uint32_t generation;
     enum worker_state state;
-    bool restartable; /* false for a reload's new worker until it is ready */
-    bool closing;     /* worker_free called; waiting for handles */
-    bool respawn;     /* stopped for max_memory: start again once it exits */
+    bool restartable;     /* false for a reload's new worker until it is ready */
+    bool closing;         /* worker_free called; waiting for handles */
+    bool respawn;         /* stopped for max_memory: start again once it exits */
+    bool adopted;         /* a previous supervisor's child, watched through a pidfd */
+    int pidfd;            /* adopted: -1 otherwise */
+    uv_poll_t pidfd_poll; /* adopted: readable when the process exits */
     int pending_closes;
     pid_t pid; /* 0 when no process */
     uv_process_t proc;
@@ -78,7 +81,8 @@ struct worker {
     uv_timer_t probe_timer;        /* next readiness probe */
     struct readiness_probe *probe; /* in flight, or NULL */
     struct backoff backoff;
-    uint64_t started_ms; /* uv_now at the last spawn */
+    uint64_t started_ms;      /* uv_now at the last spawn */
+    uint64_t started_wall_ms; /* the same instant, unix time in ms */
     uint32_t restarts;
     int last_exit_code;    /* -1 if none */
     int last_signal;       /* 0 if none */
@@ -95,6 +99,10 @@ struct worker *worker_new(const struct worker_env *env, uint32_t index, uint32_t
 /* Spawns the process and enters STARTING. Returns 0 or a negative errno (the reason is in
  * fail_reason and the worker stays STOPPED). */
 int worker_start(struct worker *w);
+/* Takes over a running worker of a previous supervisor (same app, index and generation) as
+ * READY; its exit is seen through a pidfd. Output written after the old supervisor died is
+ * lost (its pipes died with it). Returns 0 or -errno (the process is gone). */
+int worker_adopt(struct worker *w, pid_t pid, uint64_t started_wall_ms, uint32_t restarts);
 /* Graceful stop: kill_signal, then SIGKILL of the group after kill_timeout. From BACKOFF or
  * ERRORED goes straight to STOPPED. Idempotent. */
 void worker_stop(struct worker *w);
