@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "agent/local.h"
+#include "cli/cli_apps.h"
 #include "common/err.h"
+#include "supervisor/supervisor.h"
 
 static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
@@ -16,6 +18,8 @@ static const struct subcommand {
 } subcommands[] = {
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},
+    {"supervise", supervisor_main, "run N app workers, reload gracefully"},
+    {"apps", cli_apps_main, "command-line client for the supervisor"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
 };
 

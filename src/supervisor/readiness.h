@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: ISC */
+/* Readiness checks for workers: one-shot probes (tcp connect, HTTP GET) and the sd_notify
+ * datagram socket. A probe is an owned object with its own lifetime: readiness_probe_cancel()
+ * only detaches the caller, the probe frees itself once its I/O is done, so a worker can go away
+ * with a probe in flight. */
+#ifndef SUPERVISOR_READINESS_H
+#define SUPERVISOR_READINESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "common/addr.h"
+
+struct err;
+struct readiness_probe;
+struct readiness_notify;
+
+/* <ok> is true when the target answered as required. Never called after cancel. */
+typedef void (*readiness_probe_cb)(void *arg, bool ok);
+
+/* Connects to <target>; ok when the connection is accepted. */
+struct readiness_probe *readiness_probe_tcp(uv_loop_t *loop, const struct addr *target,
+                                            readiness_probe_cb cb, void *arg);
+/* GET <path> from <target> on a thread-pool thread; ok on 200-399. */
+struct readiness_probe *readiness_probe_http(uv_loop_t *loop, const struct addr *target,
+                                             const char *path, uint64_t timeout_ms,
+                                             readiness_probe_cb cb, void *arg);
+/* Detaches the caller; the callback will not run. NULL-safe. */
+void readiness_probe_cancel(struct readiness_probe *p);
+
+/* Receives "READY=1" (and other sd_notify fields, ignored) from workers. The sender is
+ * identified by its kernel-verified pid (SO_PASSCRED). */
+typedef void (*readiness_notify_cb)(void *arg, pid_t pid, const char *msg);
+
+/* Binds a datagram socket at <path> (replacing a stale file). */
+int readiness_notify_open(struct readiness_notify **out, uv_loop_t *loop, const char *path,
+                          readiness_notify_cb cb, void *arg, struct err *err);
+const char *readiness_notify_path(const struct readiness_notify *n);
+/* Closes and unlinks; frees once libuv is done with the handle. NULL-safe. */
+void readiness_notify_close(struct readiness_notify *n);
+
+#endif /* SUPERVISOR_READINESS_H */

@@ -1,0 +1,847 @@
+/* SPDX-License-Identifier: ISC */
+/* An app's workers and the operation in progress; see supervisor_app.h. */
+#include "supervisor/supervisor_app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/str.h"
+#include "protocol/apps_msg.h"
+#include "supervisor/reload.h"
+#include "supervisor/supervisor_conf.h"
+
+#define LISTEN_BACKLOG 4096
+#define LOG_TAIL_LINES 15
+
+static void on_worker_event(struct worker *w, enum worker_event ev);
+static int write_upstream(const struct supervisor_app *app);
+static void schedule_step(struct supervisor_app *app);
+static void step_reload_ports(struct supervisor_app *app);
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+static int
+bind_listen(const struct supervisor_app_conf *c, int *out, struct err *err)
+{
+    const struct addr *a = &c->listen;
+    int fd, hi, one = 1;
+
+    fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, -errno, "%s: socket: %s", a->text, strerror(errno));
+    if (addr_is_unix(a))
+        unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
+    else
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        int e = errno;
+
+        close(fd);
+        return err_set(err, -e, "app %s: cannot listen on %s: %s", c->name, a->text, strerror(e));
+    }
+    /* Keep it above the stdio range so the spawn's dup2 to fd 3 is a real dup. */
+    hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    if (hi < 0)
+        return err_set(err, -errno, "dup: %s", strerror(errno));
+    *out = hi;
+    return 0;
+}
+
+static int
+resolve_ids(struct worker_env *e, const struct supervisor_app_conf *c, struct err *err)
+{
+    struct passwd *pw;
+    struct group *gr;
+
+    if (c->user == NULL && c->group == NULL)
+        return 0;
+    e->uid = getuid();
+    e->gid = getgid();
+    if (c->user != NULL) {
+        if ((pw = getpwnam(c->user)) == NULL)
+            return err_set(err, -ENOENT, "app %s: no such user '%s'", c->name, c->user);
+        e->uid = pw->pw_uid;
+        e->gid = pw->pw_gid;
+    }
+    if (c->group != NULL) {
+        if ((gr = getgrnam(c->group)) == NULL)
+            return err_set(err, -ENOENT, "app %s: no such group '%s'", c->name, c->group);
+        e->gid = gr->gr_gid;
+    }
+    e->has_ids = true;
+    return 0;
+}
+
+static int
+open_logs(struct supervisor_app *app, struct err *err)
+{
+    const struct supervisor_app_conf *c = app->conf;
+    char name[256];
+    int rc;
+
+    if (c->log_dir == NULL)
+        return 0;
+    app->nlogs = c->instances * 2;
+    app->logs = mem_calloc(app->nlogs, sizeof(*app->logs));
+    for (uint32_t i = 0; i < app->nlogs; i++)
+        app->logs[i].fd = -1;
+    for (uint32_t i = 0; i < c->instances; i++) {
+        for (int s = 0; s < 2; s++) {
+            snprintf(name, sizeof(name), "%s-%u.%s.log", c->name, i, s == 0 ? "out" : "err");
+            rc = worker_log_open(&app->logs[i * 2 + (uint32_t)s], c->log_dir, name, c->log_max_size,
+                                 c->log_keep, err);
+            if (rc != 0)
+                return rc;
+            if (app->wenv.has_ids)
+                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid);
+        }
+    }
+    return 0;
+}
+
+static void on_step(uv_timer_t *t);
+
+int
+supervisor_app_init(struct supervisor_app *app, uv_loop_t *loop,
+                    const struct supervisor_app_conf *conf, const char *self_exe,
+                    const char *notify_path, int inherited_fd, struct err *err)
+{
+    int rc;
+
+    memset(app, 0, sizeof(*app));
+    app->conf = conf;
+    app->wenv.loop = loop;
+    app->wenv.conf = conf;
+    app->wenv.self_exe = self_exe;
+    app->wenv.notify_path = notify_path;
+    app->wenv.listen_fd = -1;
+    if ((rc = resolve_ids(&app->wenv, conf, err)) != 0 || (rc = open_logs(app, err)) != 0)
+        goto fail;
+    if (conf->has_listen) {
+        if (inherited_fd >= 0)
+            app->wenv.listen_fd = inherited_fd;
+        else if ((rc = bind_listen(conf, &app->wenv.listen_fd, err)) != 0)
+            goto fail;
+    }
+    app->port_out = mem_calloc(conf->instances, sizeof(*app->port_out));
+    if (conf->nginx_upstream != NULL && (rc = write_upstream(app)) != 0) {
+        err_set(err, rc, "%s: cannot write the nginx upstream file: %s", conf->nginx_upstream,
+                strerror(-rc));
+        FREE_AND_NULL(app->port_out);
+        goto fail;
+    }
+    uv_timer_init(loop, &app->step);
+    app->step.data = app;
+    return 0;
+fail:
+    for (uint32_t i = 0; i < app->nlogs; i++)
+        worker_log_close(&app->logs[i]);
+    FREE_AND_NULL(app->logs);
+    return rc;
+}
+
+/* ---- workers ------------------------------------------------------------------------------- */
+
+static struct worker *
+add_worker(struct supervisor_app *app, uint32_t index, bool restartable)
+{
+    struct worker *w = worker_new(&app->wenv, index, app->generation, on_worker_event, app);
+
+    w->restartable = restartable;
+    if (app->logs != NULL && index < app->conf->instances) {
+        w->log_out = &app->logs[index * 2];
+        w->log_err = &app->logs[index * 2 + 1];
+    }
+    app->workers = mem_realloc(app->workers, (app->nworkers + 1) * sizeof(*app->workers));
+    app->workers[app->nworkers++] = w;
+    return w;
+}
+
+static void
+remove_worker(struct supervisor_app *app, size_t i)
+{
+    worker_free(app->workers[i]);
+    memmove(&app->workers[i], &app->workers[i + 1],
+            (app->nworkers - i - 1) * sizeof(*app->workers));
+    app->nworkers--;
+}
+
+static void
+describe_failure(struct supervisor_app *app, const struct worker *w, const char *what)
+{
+    struct supervisor_app_result *r = &app->op.result;
+
+    if (r->failed_worker[0] != '\0')
+        return; /* the first failure is the one reported */
+    snprintf(r->failed_worker, sizeof(r->failed_worker), "%s[%u]", app->conf->name, w->index);
+    snprintf(r->error, sizeof(r->error), "worker %s (pid %d, generation %u) %s: %s",
+             r->failed_worker, (int)w->pid, w->generation, what,
+             w->fail_reason[0] ? w->fail_reason : "failed");
+    if (w->log_out != NULL && w->log_out->path != NULL) {
+        buf_appendf(&r->log_tail, "==> %s <==\n", w->log_out->path);
+        fsutil_tail(w->log_out->path, LOG_TAIL_LINES, &r->log_tail);
+        buf_appendf(&r->log_tail, "\n==> %s <==\n", w->log_err->path);
+        fsutil_tail(w->log_err->path, LOG_TAIL_LINES, &r->log_tail);
+    }
+}
+
+static void
+on_worker_event(struct worker *w, enum worker_event ev)
+{
+    struct supervisor_app *app = w->owner;
+
+    switch (app->op.kind) {
+    case SUPERVISOR_APP_RELOAD:
+        if (ev == WORKER_EV_FAILED && w->generation == app->generation) {
+            app->op.failed = true;
+            describe_failure(app, w, "did not become ready");
+        }
+        break;
+    case SUPERVISOR_APP_START:
+    case SUPERVISOR_APP_RESTART:
+        if ((ev == WORKER_EV_EXITED || ev == WORKER_EV_ERRORED) && w->state != WORKER_READY &&
+            w->generation == app->generation && !app->op.failed &&
+            (app->op.kind == SUPERVISOR_APP_START || app->op.restart_stopped)) {
+            app->op.failed = true;
+            describe_failure(app, w, "did not start");
+        }
+        break;
+    case SUPERVISOR_APP_STOP:
+    case SUPERVISOR_APP_IDLE:
+        break;
+    }
+    schedule_step(app);
+}
+
+static void
+schedule_step(struct supervisor_app *app)
+{
+    if (!app->closing)
+        uv_timer_start(&app->step, on_step, 0, 0);
+}
+
+/* ---- operations ---------------------------------------------------------------------------- */
+
+static void
+finish_op(struct supervisor_app *app, bool ok)
+{
+    supervisor_app_done_cb cb = app->op.cb;
+    void *arg = app->op.arg;
+    struct supervisor_app_result *r = &app->op.result;
+
+    r->ok = ok && !app->op.failed;
+    if (!r->ok && r->error[0] == '\0')
+        snprintf(r->error, sizeof(r->error), "app %s: operation failed", app->conf->name);
+    log_write(r->ok ? LOG_INFO : LOG_ERROR, NULL, "app %s: %s", app->conf->name,
+              r->ok ? "operation done" : r->error);
+    app->op.kind = SUPERVISOR_APP_IDLE;
+    app->op.cb = NULL;
+    if (cb != NULL)
+        cb(arg, r);
+    buf_fini(&r->log_tail);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool
+slot_has_live(const struct supervisor_app *app, uint32_t index)
+{
+    for (size_t j = 0; j < app->nworkers; j++)
+        if (app->workers[j]->index == index && app->workers[j]->state != WORKER_STOPPED)
+            return true;
+    return false;
+}
+
+/* Drops stopped workers that are history: an older generation, or a failed new worker whose
+ * slot is still served by an old one. */
+static void
+sweep_old(struct supervisor_app *app)
+{
+    for (size_t i = 0; i < app->nworkers;) {
+        struct worker *w = app->workers[i];
+
+        if (w->state == WORKER_STOPPED &&
+            (w->generation < app->generation || slot_has_live(app, w->index)))
+            remove_worker(app, i);
+        else
+            i++;
+    }
+}
+
+static bool
+all_current(const struct supervisor_app *app, enum worker_state s)
+{
+    for (size_t i = 0; i < app->nworkers; i++)
+        if (app->workers[i]->generation == app->generation && app->workers[i]->state != s)
+            return false;
+    return true;
+}
+
+static bool
+all_stopped(const struct supervisor_app *app)
+{
+    for (size_t i = 0; i < app->nworkers; i++)
+        if (app->workers[i]->state != WORKER_STOPPED)
+            return false;
+    return true;
+}
+
+/* A fresh generation of <instances> workers, all restartable. */
+static void
+start_generation(struct supervisor_app *app)
+{
+    app->generation++;
+    for (uint32_t i = 0; i < app->conf->instances; i++) {
+        struct worker *w = add_worker(app, i, true);
+
+        if (worker_start(w) != 0) {
+            app->op.failed = true;
+            describe_failure(app, w, "could not be spawned");
+        }
+    }
+}
+
+static void
+step_start(struct supervisor_app *app)
+{
+    if (app->op.failed) {
+        finish_op(app, false);
+        return;
+    }
+    if (all_current(app, WORKER_READY))
+        finish_op(app, true);
+}
+
+static void
+step_restart(struct supervisor_app *app)
+{
+    if (!app->op.restart_stopped) {
+        if (!all_stopped(app))
+            return;
+        while (app->nworkers > 0)
+            remove_worker(app, app->nworkers - 1);
+        app->op.restart_stopped = true;
+        start_generation(app);
+    }
+    step_start(app);
+}
+
+static uint32_t
+free_index(const struct supervisor_app *app)
+{
+    for (uint32_t i = 0; i < app->conf->instances; i++) {
+        bool taken = false;
+
+        for (size_t j = 0; j < app->nworkers && !taken; j++)
+            taken = app->workers[j]->generation == app->generation && app->workers[j]->index == i;
+        if (!taken)
+            return i;
+    }
+    return app->conf->instances;
+}
+
+static bool
+has_new_ready(const struct supervisor_app *app, uint32_t index)
+{
+    for (size_t j = 0; j < app->nworkers; j++)
+        if (app->workers[j]->generation == app->generation && app->workers[j]->index == index &&
+            app->workers[j]->state == WORKER_READY)
+            return true;
+    return false;
+}
+
+static void
+reload_view(const struct supervisor_app *app, struct reload_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->instances = app->conf->instances;
+    v->parallel = app->op.parallel;
+    v->failed = app->op.failed;
+    for (size_t i = 0; i < app->nworkers; i++) {
+        const struct worker *w = app->workers[i];
+        bool cur = w->generation == app->generation;
+
+        switch (w->state) {
+        case WORKER_READY:
+            cur ? v->new_ready++ : v->old_ready++;
+            break;
+        case WORKER_STARTING:
+        case WORKER_BACKOFF:
+        case WORKER_ERRORED:
+            cur ? v->new_starting++ : v->old_other++;
+            break;
+        case WORKER_DRAINING:
+            cur ? v->new_starting++ : v->old_draining++;
+            break;
+        case WORKER_STOPPED:
+            break;
+        }
+    }
+}
+
+static void
+drain_old(struct supervisor_app *app, uint32_t n)
+{
+    /* Prefer old workers whose slot already has a ready replacement. */
+    for (int pass = 0; pass < 2 && n > 0; pass++) {
+        for (size_t i = 0; i < app->nworkers && n > 0; i++) {
+            struct worker *w = app->workers[i];
+
+            if (w->generation == app->generation || w->state != WORKER_READY)
+                continue;
+            if (pass == 0 && !has_new_ready(app, w->index))
+                continue;
+            worker_stop(w);
+            n--;
+        }
+    }
+}
+
+static void
+apply_reload_step(struct supervisor_app *app, const struct reload_step *s)
+{
+    for (size_t i = 0; i < app->nworkers; i++) {
+        struct worker *w = app->workers[i];
+
+        if (s->stop_other > 0 && w->generation < app->generation &&
+            (w->state == WORKER_STARTING || w->state == WORKER_BACKOFF ||
+             w->state == WORKER_ERRORED))
+            worker_stop(w);
+    }
+    drain_old(app, s->drain);
+    for (uint32_t k = 0; k < s->start; k++) {
+        struct worker *w = add_worker(app, free_index(app), false);
+
+        if (worker_start(w) != 0) {
+            app->op.failed = true;
+            describe_failure(app, w, "could not be spawned");
+            w->state = WORKER_STOPPED;
+            break;
+        }
+    }
+}
+
+static void
+step_reload_listen(struct supervisor_app *app)
+{
+    struct reload_view v;
+    struct reload_step s;
+
+    for (int rounds = 0; rounds < 4; rounds++) {
+        reload_view(app, &v);
+        reload_plan(&v, &s);
+        switch (s.action) {
+        case RELOAD_WAIT:
+            if (app->op.failed) /* tear down new workers still starting: the rollout is over */
+                for (size_t i = 0; i < app->nworkers; i++)
+                    if (app->workers[i]->generation == app->generation &&
+                        app->workers[i]->state == WORKER_STARTING)
+                        worker_kill(app->workers[i]);
+            return;
+        case RELOAD_ACT:
+            apply_reload_step(app, &s);
+            continue;
+        case RELOAD_DONE:
+            finish_op(app, true);
+            return;
+        case RELOAD_FAILED:
+            finish_op(app, false);
+            return;
+        }
+    }
+}
+
+static void
+on_step(uv_timer_t *t)
+{
+    struct supervisor_app *app = t->data;
+
+    switch (app->op.kind) {
+    case SUPERVISOR_APP_IDLE:
+        break;
+    case SUPERVISOR_APP_START:
+        step_start(app);
+        break;
+    case SUPERVISOR_APP_STOP:
+        if (all_stopped(app))
+            finish_op(app, true);
+        break;
+    case SUPERVISOR_APP_RESTART:
+        step_restart(app);
+        break;
+    case SUPERVISOR_APP_RELOAD:
+        if (app->conf->has_listen || app->conf->ports == 0)
+            step_reload_listen(app);
+        else
+            step_reload_ports(app);
+        break;
+    }
+    if (app->op.kind == SUPERVISOR_APP_IDLE)
+        sweep_old(app);
+}
+
+static bool
+slot_running(const struct supervisor_app *app, uint32_t index)
+{
+    for (size_t j = 0; j < app->nworkers; j++)
+        if (app->workers[j]->index == index && app->workers[j]->state != WORKER_STOPPED &&
+            app->workers[j]->state != WORKER_ERRORED)
+            return true;
+    return false;
+}
+
+static void
+begin_start(struct supervisor_app *app)
+{
+    /* Nothing running: a fresh generation (fresh backoff). Otherwise only the empty slots get
+     * a worker (after an adoption that found fewer workers than instances, or errored ones). */
+    bool running = false;
+
+    for (uint32_t i = 0; i < app->conf->instances; i++)
+        running |= slot_running(app, i);
+    if (!running) {
+        while (app->nworkers > 0)
+            remove_worker(app, app->nworkers - 1);
+        start_generation(app);
+        return;
+    }
+    for (uint32_t i = 0; i < app->conf->instances; i++) {
+        struct worker *w;
+
+        if (slot_running(app, i))
+            continue;
+        for (size_t j = 0; j < app->nworkers;) {
+            if (app->workers[j]->index == i)
+                remove_worker(app, j);
+            else
+                j++;
+        }
+        w = add_worker(app, i, true);
+        if (worker_start(w) != 0) {
+            app->op.failed = true;
+            describe_failure(app, w, "could not be spawned");
+        }
+    }
+}
+
+int
+supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, uint32_t parallel,
+                   supervisor_app_done_cb cb, void *arg)
+{
+    if (app->op.kind != SUPERVISOR_APP_IDLE)
+        return -EBUSY;
+    memset(&app->op, 0, sizeof(app->op));
+    buf_init(&app->op.result.log_tail);
+    app->op.kind = op;
+    app->op.parallel = parallel == 0 ? 1 : parallel;
+    app->op.cb = cb;
+    app->op.arg = arg;
+    log_info("app %s: %s", app->conf->name,
+             (const char *[]){"idle", "start", "stop", "restart", "reload"}[op]);
+    switch (op) {
+    case SUPERVISOR_APP_START:
+        begin_start(app);
+        break;
+    case SUPERVISOR_APP_STOP:
+    case SUPERVISOR_APP_RESTART:
+        for (size_t i = 0; i < app->nworkers; i++)
+            worker_stop(app->workers[i]);
+        break;
+    case SUPERVISOR_APP_RELOAD:
+        app->generation++;
+        break;
+    case SUPERVISOR_APP_IDLE:
+        break;
+    }
+    schedule_step(app);
+    return 0;
+}
+
+/* ---- ports: mode and the nginx upstream ---------------------------------------------------- */
+
+static int
+write_upstream(const struct supervisor_app *app)
+{
+    const struct supervisor_app_conf *c = app->conf;
+    char tmp[4200];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", c->nginx_upstream);
+    if ((f = fopen(tmp, "we")) == NULL)
+        return -errno;
+    fprintf(f, "# written by cutover supervise for app %s; do not edit\n", c->name);
+    for (uint32_t i = 0; i < c->instances; i++)
+        fprintf(f, "server 127.0.0.1:%u max_fails=0%s;\n", c->ports + i,
+                app->port_out[i] ? " down" : "");
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return -EIO;
+    }
+    fclose(f);
+    return rename(tmp, c->nginx_upstream) == 0 ? 0 : -errno;
+}
+
+static void
+on_nginx_closed(uv_handle_t *h)
+{
+    struct supervisor_app *app = h->data;
+
+    app->op.nginx_busy = 0;
+    schedule_step(app);
+}
+
+static void
+on_nginx_exit(uv_process_t *p, int64_t status, int sig)
+{
+    struct supervisor_app *app = p->data;
+
+    if (status != 0 || sig != 0) {
+        app->op.failed = true;
+        snprintf(app->op.result.error, sizeof(app->op.result.error),
+                 "app %s: nginx reload (%s) failed (%s %d)", app->conf->name,
+                 app->conf->nginx_reload[0], sig ? "signal" : "code", sig ? sig : (int)status);
+    }
+    uv_close((uv_handle_t *)p, on_nginx_closed);
+}
+
+/* Rewrites the upstream file and reloads nginx; the step waits for the reload to finish. */
+static void
+nginx_update(struct supervisor_app *app)
+{
+    const char **src = app->conf->nginx_reload;
+    char *args[32];
+    size_t n = 0;
+    uv_process_options_t o = {0};
+    int rc;
+
+    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
+        args[n] = mem_strdup(src[n]);
+    args[n] = NULL;
+    if ((rc = write_upstream(app)) != 0) {
+        app->op.failed = true;
+        snprintf(app->op.result.error, sizeof(app->op.result.error), "%s: %s",
+                 app->conf->nginx_upstream, strerror(-rc));
+        return;
+    }
+    o.file = args[0];
+    o.args = args;
+    o.exit_cb = on_nginx_exit;
+    app->nginx_proc.data = app;
+    app->op.nginx_busy = 1;
+    rc = uv_spawn(app->wenv.loop, &app->nginx_proc, &o);
+    for (size_t i = 0; i < n; i++)
+        free(args[i]);
+    if (rc != 0) {
+        app->op.failed = true;
+        snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", args[0],
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&app->nginx_proc, on_nginx_closed);
+    }
+}
+
+static struct worker *
+slot_worker(const struct supervisor_app *app, uint32_t index, bool current)
+{
+    for (size_t j = 0; j < app->nworkers; j++) {
+        struct worker *w = app->workers[j];
+
+        if (w->index == index && (w->generation == app->generation) == current &&
+            w->state != WORKER_STOPPED)
+            return w;
+    }
+    return NULL;
+}
+
+/* One slot at a time: out of the upstream, drain the old worker, start the new one on the same
+ * port, back into the upstream once ready. Returns true when the slot is done. */
+static bool
+step_ports_slot(struct supervisor_app *app, uint32_t i)
+{
+    struct worker *old = slot_worker(app, i, false), *nw;
+
+    if (old != NULL) {
+        if (app->conf->nginx_upstream != NULL && !app->port_out[i]) {
+            app->port_out[i] = true;
+            nginx_update(app);
+        } else if (old->state != WORKER_DRAINING) {
+            worker_stop(old);
+        }
+        return false;
+    }
+    if ((nw = slot_worker(app, i, true)) == NULL) {
+        nw = add_worker(app, i, false);
+        if (worker_start(nw) != 0) {
+            app->op.failed = true;
+            describe_failure(app, nw, "could not be spawned");
+        }
+        return false;
+    }
+    if (nw->state != WORKER_READY)
+        return false;
+    if (app->port_out[i]) {
+        /* back in, and the next slot out, in one nginx reload */
+        app->port_out[i] = false;
+        if (i + 1 < app->conf->instances && slot_worker(app, i + 1, false) != NULL)
+            app->port_out[i + 1] = true;
+        nginx_update(app);
+        return false;
+    }
+    return true;
+}
+
+static void
+step_reload_ports(struct supervisor_app *app)
+{
+    if (app->op.nginx_busy)
+        return;
+    while (!app->op.failed && app->op.next_slot < app->conf->instances) {
+        if (!step_ports_slot(app, app->op.next_slot))
+            break;
+        app->op.next_slot++;
+    }
+    if (app->op.nginx_busy)
+        return;
+    if (app->op.failed)
+        finish_op(app, false);
+    else if (app->op.next_slot >= app->conf->instances)
+        finish_op(app, true);
+}
+
+/* ---- adoption ------------------------------------------------------------------------------ */
+
+size_t
+supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n)
+{
+    size_t adopted = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct apps_msg_worker *m = &ws[i];
+        uint32_t saved = app->generation;
+        struct worker *w;
+
+        if (m->index >= app->conf->instances || slot_running(app, m->index))
+            continue;
+        app->generation = m->generation;
+        w = add_worker(app, m->index, true);
+        app->generation = saved;
+        if (worker_adopt(w, m->pid, (uint64_t)(m->started_at * 1000.0), m->restarts) != 0) {
+            remove_worker(app, app->nworkers - 1);
+            continue;
+        }
+        if (m->generation > app->generation)
+            app->generation = m->generation;
+        adopted++;
+    }
+    return adopted;
+}
+
+/* ---- queries and teardown ------------------------------------------------------------------ */
+
+void
+supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *rep)
+{
+    uint64_t now = uv_now(app->wenv.loop);
+
+    for (size_t i = 0; i < app->nworkers; i++) {
+        const struct worker *w = app->workers[i];
+        struct apps_msg_worker *m = apps_msg_reply_add_worker(rep);
+
+        str_copy(m->app, app->conf->name, sizeof(m->app));
+        m->index = w->index;
+        m->pid = (int)w->pid;
+        str_copy(m->state, worker_state_public(w->state), sizeof(m->state));
+        m->restarts = w->restarts;
+        m->uptime_s = w->pid > 0 ? (double)(now - w->started_ms) / 1000.0 : 0.0;
+        m->started_at = (double)w->started_wall_ms / 1000.0;
+        m->rss_bytes = w->rss_bytes;
+        m->cpu_pct = w->cpu_pct;
+        m->generation = w->generation;
+        m->exit_code = w->last_exit_code;
+        m->exit_signal = w->last_signal;
+        if (w->log_out != NULL && w->log_out->path != NULL)
+            str_copy(m->log_out, w->log_out->path, sizeof(m->log_out));
+        if (w->log_err != NULL && w->log_err->path != NULL)
+            str_copy(m->log_err, w->log_err->path, sizeof(m->log_err));
+    }
+}
+
+void
+supervisor_app_sample(struct supervisor_app *app)
+{
+    for (size_t i = 0; i < app->nworkers; i++)
+        worker_sample(app->workers[i]);
+}
+
+bool
+supervisor_app_notify(struct supervisor_app *app, pid_t pid, const char *msg)
+{
+    for (size_t i = 0; i < app->nworkers; i++) {
+        if (worker_owns_pid(app->workers[i], pid)) {
+            worker_notify(app->workers[i], msg);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+supervisor_app_idle(const struct supervisor_app *app)
+{
+    for (size_t i = 0; i < app->nworkers; i++)
+        if (app->workers[i]->pid > 0)
+            return false;
+    return app->op.nginx_busy == 0;
+}
+
+void
+supervisor_app_fini(struct supervisor_app *app)
+{
+    app->closing = true;
+    if (app->op.cb != NULL) {
+        app->op.failed = true;
+        snprintf(app->op.result.error, sizeof(app->op.result.error),
+                 "app %s: supervisor shutting down", app->conf->name);
+        finish_op(app, false);
+    }
+    while (app->nworkers > 0)
+        remove_worker(app, app->nworkers - 1);
+    free(app->workers);
+    app->workers = NULL;
+    uv_close((uv_handle_t *)&app->step, NULL);
+    for (uint32_t i = 0; i < app->nlogs; i++)
+        worker_log_close(&app->logs[i]);
+    FREE_AND_NULL(app->logs);
+    FREE_AND_NULL(app->port_out);
+    if (app->wenv.listen_fd >= 0) {
+        close(app->wenv.listen_fd);
+        if (addr_is_unix(&app->conf->listen))
+            unlink(((const struct sockaddr_un *)&app->conf->listen.ss)->sun_path);
+    }
+    app->wenv.listen_fd = -1;
+}
+
+void
+supervisor_app_shutdown(struct supervisor_app *app)
+{
+    if (app->op.kind != SUPERVISOR_APP_IDLE) {
+        app->op.failed = true;
+        snprintf(app->op.result.error, sizeof(app->op.result.error),
+                 "app %s: supervisor shutting down", app->conf->name);
+        finish_op(app, false);
+    }
+    supervisor_app_run(app, SUPERVISOR_APP_STOP, 0, NULL, NULL);
+}

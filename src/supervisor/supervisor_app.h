@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: ISC */
+/* One app: its workers (every generation alive right now), its log files, its listening socket
+ * (listen: mode) or nginx upstream file (ports: mode), and the operation in progress.
+ *
+ * Operations (start, stop, restart, reload) run one at a time per app and finish by calling
+ * their callback once. Worker events never act directly: they schedule a step, and the step
+ * looks at every worker and decides, so each decision sees a consistent picture.
+ *
+ * reload in listen: mode is surge-then-drain (reload.h): the socket never closes, new workers
+ * accept from the same queue as old ones, an old worker is told to stop only once a new one is
+ * ready. In ports: mode a port can only be held by one worker, so each slot is taken out of the
+ * nginx upstream (if configured), drained, restarted, and put back once ready. */
+#ifndef SUPERVISOR_SUPERVISOR_APP_H
+#define SUPERVISOR_SUPERVISOR_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "supervisor/worker.h"
+#include "supervisor/worker_log.h"
+
+struct err;
+struct apps_msg_reply;
+struct apps_msg_worker;
+struct supervisor_app_conf;
+
+enum supervisor_app_op {
+    SUPERVISOR_APP_IDLE = 0,
+    SUPERVISOR_APP_START,
+    SUPERVISOR_APP_STOP,
+    SUPERVISOR_APP_RESTART,
+    SUPERVISOR_APP_RELOAD,
+};
+
+struct supervisor_app_result {
+    bool ok;
+    char error[512];
+    char failed_worker[160]; /* "web[2]" */
+    struct buf log_tail;     /* the failed worker's last log lines */
+};
+
+typedef void (*supervisor_app_done_cb)(void *arg, const struct supervisor_app_result *r);
+
+struct supervisor_app {
+    const struct supervisor_app_conf *conf; /* borrowed from the supervisor's conf */
+    struct worker_env wenv;
+    struct worker **workers; /* owned; every generation */
+    size_t nworkers;
+    struct worker_log *logs; /* owned: 2 per index (stdout, stderr) */
+    uint32_t nlogs;
+    uint32_t generation; /* the newest generation */
+    uv_timer_t step;     /* deferred step after worker events */
+    bool closing;
+    struct {
+        enum supervisor_app_op kind;
+        uint32_t parallel;
+        bool failed;
+        bool restart_stopped; /* RESTART: the stop half is done */
+        uint32_t next_slot;   /* ports-mode reload: next index to replace */
+        int nginx_busy;       /* ports-mode: an `nginx -s reload` in flight */
+        struct supervisor_app_result result;
+        supervisor_app_done_cb cb;
+        void *arg;
+    } op;
+    bool *port_out; /* ports mode: index taken out of the nginx upstream */
+    uv_process_t nginx_proc;
+};
+
+/* Prepares the app (opens log files, binds the listen: socket unless <inherited_fd> >= 0).
+ * Starts nothing. */
+int supervisor_app_init(struct supervisor_app *app, uv_loop_t *loop,
+                        const struct supervisor_app_conf *conf, const char *self_exe,
+                        const char *notify_path, int inherited_fd, struct err *err);
+/* Starts <op> (parallel only for reload). Fails with -EBUSY when another op runs. */
+int supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, uint32_t parallel,
+                       supervisor_app_done_cb cb, void *arg);
+/* Takes over the running workers of a previous supervisor (from its state file), as READY
+ * members of their recorded generations. Returns how many were adopted. */
+size_t supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n);
+/* Appends every worker to <rep>. */
+void supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *rep);
+/* Periodic RSS/CPU sampling for every running worker. */
+void supervisor_app_sample(struct supervisor_app *app);
+/* Routes an sd_notify message; true if a worker of this app took it. */
+bool supervisor_app_notify(struct supervisor_app *app, pid_t pid, const char *msg);
+/* True when no worker process is running. */
+bool supervisor_app_idle(const struct supervisor_app *app);
+/* Ends any operation (its callback hears "shutting down") and stops every worker gracefully. */
+void supervisor_app_shutdown(struct supervisor_app *app);
+/* Kills what is left and frees every worker and handle. */
+void supervisor_app_fini(struct supervisor_app *app);
+
+#endif /* SUPERVISOR_SUPERVISOR_APP_H */

@@ -1,0 +1,75 @@
+"""cutover supervise survives its own crash: after kill -9 of the supervisor the workers keep
+serving (they own the accept queue); a new supervisor adopts the same workers (no duplicates)
+from the state file, supervises them (a reload replaces them, a killed one is restarted), and
+SIGTERM then leaves no process behind."""
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import free_port, wait_for
+from supervise_util import Supervisor, Wrk
+
+
+@pytest.fixture
+def sv(cutover, procs, tmp_path):
+    s = Supervisor(cutover, procs, tmp_path)
+    yield s
+    s.cleanup()
+
+
+def test_kill_9_supervisor_then_adopt(sv):
+    port = free_port()
+    sv.write_conf(instances=4, listen=f"127.0.0.1:{port}")
+    first = sv.start()
+    pids = sv.ready_pids()
+    wait_for(lambda: os.path.exists(sv.control + ".state"), timeout=5, what="state file")
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=20)
+    time.sleep(1)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=5)
+    time.sleep(2)  # the workers serve alone for a while
+    assert sorted(sv.leftover()) == pids  # all 4 still running, nothing else
+    os.unlink(sv.control)  # as after a crash: a stale socket file would only confuse `wait`
+    second = sv.start()
+    assert second.pid != first.pid
+    assert sv.ready_pids() == pids  # adopted, not restarted
+    assert sorted(sv.leftover()) == pids  # and no duplicates were started
+    # supervised from now on: a reload under the same load replaces the adopted workers
+    r = sv.apps("reload", "web", "--output", "table")
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = sv.ready_pids()
+    assert len(new) == 4 and not set(new) & set(pids)
+    assert load.p.poll() is None
+    res = load.result()
+    assert res["total"] > 1000, res["raw"]
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
+    assert sv.stop() == 0
+    assert sv.leftover() == []
+    assert not os.path.exists(sv.control + ".state")
+
+
+def test_adopted_worker_that_dies_is_restarted(sv):
+    port = free_port()
+    sv.write_conf(instances=2, listen=f"127.0.0.1:{port}")
+    first = sv.start()
+    pids = sv.ready_pids()
+    wait_for(lambda: os.path.exists(sv.control + ".state"), timeout=5, what="state file")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=5)
+    os.kill(pids[0], signal.SIGKILL)  # dies while nobody supervises
+    wait_for(lambda: pids[0] not in sv.leftover(), timeout=5, what="worker gone")
+    os.unlink(sv.control)
+    sv.start()  # adopts the survivor, starts a new worker in the empty slot
+    now = sv.ready_pids()
+    assert pids[1] in now and pids[0] not in now and len(now) == 2
+    os.kill(pids[1], signal.SIGKILL)  # an adopted worker dies: seen through its pidfd
+
+    def replaced():
+        p = sv.ready_pids()
+        return len(p) == 2 and pids[1] not in p
+
+    wait_for(replaced, timeout=10, what="adopted worker replaced")
+    assert sv.stop() == 0
+    assert sv.leftover() == []
