@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from conftest import REPO, free_port, port_open, wait_for
@@ -395,21 +396,40 @@ class Wrk:
                 "--timeout", f"{timeout_s}s", "-s", WRK_SCRIPT]
         for h in headers:
             argv += ["-H", h]
-        argv += [url, "--", str(budget), str(threads)]
+        self.threads = threads
+        self.done_file = None
+        if budget:
+            fd, self.done_file = tempfile.mkstemp(prefix="wrk-done-")
+            os.close(fd)
+        argv += [url, "--", str(budget), str(threads)] + ([self.done_file] if budget else [])
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         self.started = time.monotonic()
 
+    def budget_spent(self):
+        if not self.done_file:
+            return False
+        with open(self.done_file) as f:
+            return f.read().count("done") >= self.threads
+
     def running(self):
-        return self.proc.poll() is None
+        return self.proc.poll() is None and not self.budget_spent()
 
     def result(self):
+        deadline = self.started + self.duration + 30
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.budget_spent():
+                self.proc.send_signal(signal.SIGINT)   # wrk prints its summary on SIGINT
+                break
+            time.sleep(0.05)
         try:
-            out, _ = self.proc.communicate(timeout=self.duration + 30)
+            out, _ = self.proc.communicate(timeout=max(1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             out, _ = self.proc.communicate()
             raise AssertionError(f"wrk did not finish in time:\n{out}")
+        if self.done_file:
+            os.unlink(self.done_file)
         assert self.proc.returncode == 0, f"wrk exited {self.proc.returncode}:\n{out}"
         return WrkResult(out)
 
@@ -471,7 +491,8 @@ def proxy(procs, cutover, tmp_path):
 
 
 def two_group_conf(blue, green, weights=(("blue", 100), ("green", 0)), workers=2,
-                   health=None, group_opts=None, listener_opts=None, test_listener=False):
+                   health=None, group_opts=None, listener_opts=None, test_listener=False,
+                   top=None):
     """The DESIGN.md shape: listener "web" forwarding to groups "blue" and "green" (lists of
     Backend or "host:port"). Health checks hit /health every second unless <health> says
     otherwise."""
@@ -487,4 +508,4 @@ def two_group_conf(blue, green, weights=(("blue", 100), ("green", 0)), workers=2
     listeners = {"web": dict(listener_opts or {}, bind=free_port(), forward=list(weights))}
     if test_listener:
         listeners["test"] = {"bind": free_port(), "forward": [("green", 1)]}
-    return proxy_config(listeners, groups, workers=workers)
+    return proxy_config(listeners, groups, workers=workers, **(top or {}))

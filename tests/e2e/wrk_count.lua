@@ -1,6 +1,9 @@
 -- wrk script for the e2e tests: counts responses per status and per body (first line, up to 40
 -- bytes), stops each thread after its share of a request budget, and prints one machine-readable
--- summary. Arguments (after `--`): TOTAL_BUDGET THREADS (0 = no budget: the duration bounds it).
+-- summary. Arguments (after `--`): TOTAL_BUDGET THREADS [DONE_FILE] (budget 0 = no budget: the
+-- duration bounds it). wrk's main thread sleeps for the whole duration even when every thread
+-- stopped, so a thread that spent its budget appends a line to DONE_FILE; the harness sends
+-- SIGINT once it has one line per thread, and wrk prints its summary at once.
 --
 --   WRK_SUMMARY requests=N duration_us=N connect=N read=N write=N timeout=N status_errors=N p50_us=N p99_us=N max_us=N
 --   WRK_STATUS 200 12345
@@ -18,6 +21,7 @@ function init(args)
   answered = 0
   local budget = tonumber(args[1] or "0")
   local nthreads = tonumber(args[2] or "1")
+  done_file = args[3]
   limit = 0
   if budget > 0 then
     limit = math.ceil(budget / nthreads)
@@ -34,7 +38,12 @@ function response(status, headers, body)
   end
   bodies[key] = (bodies[key] or 0) + 1
   answered = answered + 1
-  if limit > 0 and answered >= limit then
+  if limit > 0 and answered == limit then
+    if done_file then
+      local f = io.open(done_file, "a")
+      f:write("done\n")
+      f:close()
+    end
     wrk.thread:stop()
   end
 end
