@@ -34,6 +34,11 @@ int balancer_algorithm_parse(const char *s, enum balancer_algorithm *out);
 bool balancer_group_has_healthy(struct target *const *targets, size_t n,
                                 const struct target *const *skip, size_t nskip);
 
+/* True if balancer_pick_target() would find a target: a healthy one not in <skip>, or, when
+ * the group has no healthy target at all, a non-draining one not in <skip>. */
+bool balancer_group_routable(struct target *const *targets, size_t n,
+                             const struct target *const *skip, size_t nskip);
+
 /* Returns a routable target of <targets> not in <skip> (the targets a failed attempt used), or
  * NULL if none. Advances <cur>. Never allocates. */
 struct target *balancer_pick_target(enum balancer_algorithm algo, struct target *const *targets,

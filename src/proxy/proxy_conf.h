@@ -42,8 +42,9 @@ struct proxy_conf_listener {
     size_t max_head_bytes;              /* request line + headers; over → 431; default 64 KiB */
     struct proxy_conf_forward *forward; /* arena */
     size_t nforward;
-    uint32_t *weights; /* arena: nforward weights, as the balancer takes them */
-    int64_t *credits;  /* arena: nslots × nforward smooth-WRR credits, one row per worker */
+    uint32_t *weights;     /* arena: nforward weights, as the balancer takes them */
+    int64_t *credits;      /* arena: smooth-WRR credits, worker w's row at w * credits_stride */
+    size_t credits_stride; /* int64s per row (nforward rounded up to a cache line) */
 };
 
 struct proxy_conf {

@@ -73,9 +73,9 @@ struct target_stats {
 };
 
 struct target {
-    struct addr addr;       /* immutable: where requests go */
-    const char *group_name; /* owned, immutable: the group this target belongs to */
-    _Atomic uint32_t refs;  /* generations, the registry and in-flight requests hold refs */
+    struct addr addr;      /* immutable: where requests go */
+    char *group_name;      /* owned, immutable: the group this target belongs to */
+    _Atomic uint32_t refs; /* generations, the registry and in-flight requests hold refs */
 
     /* Written by the main thread only; read anywhere (relaxed). */
     _Atomic int state;                  /* enum target_state */
