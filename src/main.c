@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_proxy.h"
 #include "common/err.h"
 
 static int version_main(int argc, char **argv);
@@ -57,6 +58,8 @@ main(int argc, char **argv)
         return help_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0)
         return version_main(argc - 1, argv + 1);
+    if (argc >= 3 && strcmp(argv[1], "proxy") == 0 && cli_proxy_is_verb(argv[2]))
+        return cli_proxy_main(argc - 2, argv + 2); /* client verbs; else the proxy itself */
     for (size_t i = 0; i < NSUBCOMMANDS; i++) {
         if (strcmp(argv[1], subcommands[i].name) == 0)
             return subcommands[i].run(argc - 1, argv + 1);
