@@ -5,6 +5,7 @@
 
 #include "cli/cli_proxy.h"
 #include "common/err.h"
+#include "proxy/proxy.h"
 
 static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
@@ -14,6 +15,7 @@ static const struct subcommand {
     int (*run)(int argc, char **argv);
     const char *summary;
 } subcommands[] = {
+    {"proxy", proxy_main, "reverse proxy and load balancer (the ALB role)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},
 };

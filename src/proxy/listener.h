@@ -25,17 +25,19 @@ struct listener_stats {
 struct listener {
     char *name;       /* owned */
     struct addr addr; /* what the fds are bound to */
-    int *fds;         /* owned: nfds listening sockets, fds[i] for worker i; -1 once handed */
+    int *fds;         /* owned: nfds listening sockets; -1 once a worker took one */
     size_t nfds;
     size_t nslots;                /* stats slots: one per worker */
     struct listener_stats *slots; /* owned: cache-line aligned */
     struct listener *next;        /* the proxy's list */
 };
 
-/* Binds <n> SO_REUSEPORT listening sockets for <addr> (or adopts <inherited>, n fds, when not
- * NULL: binary upgrade). Returns 0 or a negative errno with "listener NAME: bind ADDR: …". */
-int listener_new(struct listener **out, const char *name, const struct addr *addr, size_t n,
-                 const int *inherited, struct err *err);
+/* Binds <nworkers> SO_REUSEPORT listening sockets for <addr>, or adopts the <ninherited> fds
+ * of <inherited> when not NULL (binary upgrade; worker i serves fds[j] for j % nworkers == i).
+ * Stats get one slot per worker. Returns 0 or a negative errno with
+ * "listener NAME: bind ADDR: …". */
+int listener_new(struct listener **out, const char *name, const struct addr *addr, size_t nworkers,
+                 const int *inherited, size_t ninherited, struct err *err);
 /* Closes the fds still owned and frees. */
 void listener_free(struct listener *l);
 

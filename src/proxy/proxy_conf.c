@@ -15,6 +15,7 @@
 #include "common/mem.h"
 #include "common/str.h"
 #include "common/yaml_conf.h"
+#include "proxy/health.h"
 #include "proxy/target_group.h"
 
 #define NAME_MAX_LEN 64
@@ -151,40 +152,22 @@ get_duration(struct loader *ld, const struct yaml_conf_node *n, uint64_t min_ms,
     return 0;
 }
 
+/* Matchers as ALB writes them ("200", "200-399", "200,302"); health.c owns the grammar. */
 static int
 parse_matcher(struct loader *ld, const struct yaml_conf_node *n, struct target_group_health *h)
 {
-    const char *s = n->value;
-    const char *dash;
-    uint32_t lo, hi;
-    char buf[16];
+    struct health_matcher m;
+    struct err e;
 
-    if (n->kind != YAML_CONF_SCALAR)
-        goto bad;
-    dash = strchr(s, '-');
-    if (dash == NULL) {
-        if (str_to_u32(s, &lo, 200, 499) != 0)
-            goto bad;
-        hi = lo;
-    } else {
-        size_t len = (size_t)(dash - s);
-        if (len >= sizeof(buf))
-            goto bad;
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        if (str_to_u32(buf, &lo, 200, 499) != 0 || str_to_u32(dash + 1, &hi, 200, 499) != 0 ||
-            hi < lo)
-            goto bad;
-    }
-    h->matcher_lo = (uint16_t)lo;
-    h->matcher_hi = (uint16_t)hi;
-    h->matcher = arena_strdup(&ld->c->arena, s);
+    if (n->kind != YAML_CONF_SCALAR || health_matcher_parse(&m, n->value, &e) != 0 || m.n == 0)
+        return yaml_conf_error(ld->err, ld->doc, n,
+                               "invalid matcher '%s' (expected codes 200-499 like 200, 200-399 "
+                               "or 200,302)",
+                               n->kind == YAML_CONF_SCALAR ? n->value : "?");
+    h->matcher_lo = m.ranges[0].lo;
+    h->matcher_hi = m.ranges[0].hi;
+    h->matcher = arena_strdup(&ld->c->arena, n->value);
     return 0;
-bad:
-    return yaml_conf_error(ld->err, ld->doc, n,
-                           "invalid matcher '%s' (expected a status code like 200 or a range "
-                           "like 200-399, within 200-499)",
-                           n->kind == YAML_CONF_SCALAR ? s : "?");
 }
 
 static int
@@ -445,6 +428,10 @@ parse_forward(struct loader *ld, const struct yaml_conf_node *n, struct proxy_co
     if (n->n == 0)
         return yaml_conf_error(ld->err, ld->doc, n,
                                "forward is empty (expected at least one {target_group, weight})");
+    if (n->n > PROXY_CONF_MAX_FORWARD)
+        return yaml_conf_error(ld->err, ld->doc, n->items[PROXY_CONF_MAX_FORWARD],
+                               "too many target groups in forward (expected at most %d)",
+                               PROXY_CONF_MAX_FORWARD);
     l->forward = arena_calloc(&ld->c->arena, n->n, sizeof(*l->forward));
     for (size_t i = 0; i < n->n; i++) {
         if ((rc = parse_forward_entry(ld, n->items[i], l)) != 0)
@@ -744,6 +731,9 @@ proxy_conf_set_forward(struct proxy_conf *c, const char *listener,
         return err_set(err, -ENOENT, "no listener named '%s'", listener);
     if (n == 0)
         return err_set(err, -EINVAL, "forward is empty (expected at least one target group)");
+    if (n > PROXY_CONF_MAX_FORWARD)
+        return err_set(err, -EINVAL, "too many target groups (expected at most %d)",
+                       PROXY_CONF_MAX_FORWARD);
     forward = arena_calloc(&c->arena, n, sizeof(*forward));
     for (size_t i = 0; i < n; i++) {
         struct target_group *g = proxy_conf_group_find(c, fw[i].group);

@@ -27,6 +27,7 @@ struct target_group_registry;
 #define PROXY_CONF_DEFAULT_ADMIN "127.0.0.1:9901"
 #define PROXY_CONF_MAX_WEIGHT 999 /* as ALB */
 #define PROXY_CONF_MAX_WORKERS 256
+#define PROXY_CONF_MAX_FORWARD 16 /* target groups in one forward action */
 
 /* One entry of a listener's forward action. */
 struct proxy_conf_forward {

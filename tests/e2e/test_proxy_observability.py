@@ -2,9 +2,9 @@
 and status class; target response time histogram; healthy/unhealthy host counts; active
 connections; bytes in/out), the access log (one line per request), and the admin API's
 describe endpoints."""
+import http.client
 import json
 import re
-import socket
 import subprocess
 
 from conftest import wait_for
@@ -53,38 +53,41 @@ def test_metrics_count_requests_by_listener_group_target_and_class(backends, pro
         assert request(p.port(), "/").status == 200
     for _ in range(7):
         assert request(p.port(), "/?status=503").status == 503
-    idle = socket.create_connection(("127.0.0.1", p.port()))   # an open client connection
+    # An open keep-alive client connection (answered once, so it was surely accepted).
+    idle = http.client.HTTPConnection("127.0.0.1", p.port(), timeout=10)
+    assert request(p.port(), "/", conn=idle).status == 200
 
     text = p.metrics()
     samples, types = parse_metrics(text)
     base = dict(listener="web", target_group="blue", target=blue.addr)
 
-    req = [s for s in find(samples, r"requests", **base) if "bucket" not in s[0]]
-    assert req, f"no request counter labelled {base}:\n{text}"
-    by_class = {}
-    for _, lab, v in req:
-        cls = lab.get("status_class") or lab.get("code") or lab.get("class")
-        if cls:
-            by_class[cls] = by_class.get(cls, 0) + v
-    assert by_class.get("2xx") == 30 and by_class.get("5xx") == 7, (by_class, text)
+    def one(name, **labels):
+        got = find(samples, f"^{name}$", **labels)
+        assert len(got) == 1, f"{name}{labels}: {got}\n{text}"
+        return got[0][2]
 
-    hist = find(samples, r"_bucket$", target_group="blue", target=blue.addr)
-    assert hist and all("le" in lab for _, lab, _ in hist), f"no response time histogram:\n{text}"
-    inf = [v for _, lab, v in hist if lab["le"] == "+Inf"]
-    assert inf and max(inf) >= 37, f"histogram +Inf bucket should count 37 responses:\n{text}"
-    assert any(types.get(n[: -len("_bucket")]) == "histogram" for n, _, _ in hist), types
+    assert one("cutover_requests_total", status_class="2xx", **base) == 31
+    assert one("cutover_requests_total", status_class="5xx", **base) == 7
+    assert one("cutover_listener_requests_total", listener="web", status_class="2xx") == 31
+    assert one("cutover_listener_requests_total", listener="web", status_class="5xx") == 7
+    assert types.get("cutover_requests_total") == "counter"
 
-    healthy = find(samples, r"(?<!un)healthy", target_group="blue")
-    unhealthy = find(samples, r"unhealthy", target_group="blue")
-    assert healthy and healthy[0][2] == 1, f"blue healthy host count:\n{text}"
-    assert unhealthy and unhealthy[0][2] == 0, f"blue unhealthy host count:\n{text}"
+    hist = find(samples, r"^cutover_target_response_time_seconds_bucket$", target_group="blue",
+                target=blue.addr)
+    assert len(hist) >= 5 and all("le" in lab for _, lab, _ in hist), text
+    counts = [v for _, _, v in sorted(hist, key=lambda s: float(s[1]["le"]))]
+    assert counts == sorted(counts), f"buckets must be cumulative: {counts}"
+    assert [v for _, lab, v in hist if lab["le"] == "+Inf"] == [38], text
+    assert one("cutover_target_response_time_seconds_count", target_group="blue",
+               target=blue.addr) == 38
+    assert types.get("cutover_target_response_time_seconds") == "histogram"
 
-    conns = find(samples, r"connection", listener="web")
-    assert conns and max(v for _, _, v in conns) >= 1, f"active connections:\n{text}"
-    bytes_in = find(samples, r"bytes.*(in|received|rx)|(in|received|rx).*bytes")
-    bytes_out = find(samples, r"bytes.*(out|sent|tx)|(out|sent|tx).*bytes")
-    assert bytes_in and sum(v for _, _, v in bytes_in) > 0, f"bytes in:\n{text}"
-    assert bytes_out and sum(v for _, _, v in bytes_out) >= 37 * len("blue\n"), f"bytes out:\n{text}"
+    assert one("cutover_target_group_healthy_hosts", target_group="blue") == 1
+    assert one("cutover_target_group_unhealthy_hosts", target_group="blue") == 0
+    assert one("cutover_listener_active_connections", listener="web") >= 1
+    # Each request head is ~40 bytes; each response at least its 5-byte body.
+    assert one("cutover_listener_bytes_received_total", listener="web") >= 38 * 30
+    assert one("cutover_listener_bytes_sent_total", listener="web") >= 38 * 5
     idle.close()
 
 

@@ -111,23 +111,24 @@ design_shape_loads_with_alb_defaults(void **state)
 static void
 optional_keys_are_read(void **state)
 {
-    struct proxy_conf *c = load_ok("admin: unix:/tmp/cutover-test.sock\n"
-                                   "workers: 3\n"
-                                   "shutdown_timeout: 1500ms\n"
-                                   "target_groups:\n"
-                                   "  a:\n"
-                                   "    algorithm: least_outstanding_requests\n"
-                                   "    response_timeout: 2s\n"
-                                   "    protocol: HTTP\n"
-                                   "    health_check: {port: 9100, matcher: 204, protocol: HTTP}\n"
-                                   "  unused: ~\n"
-                                   "listeners:\n"
-                                   "  l:\n"
-                                   "    bind: '[::1]:8080'\n"
-                                   "    idle_timeout: 5\n"
-                                   "    max_head_bytes: 8K\n"
-                                   "    forward: [{target_group: a}]\n",
-                                   NULL);
+    struct proxy_conf *c =
+        load_ok("admin: unix:/tmp/cutover-test.sock\n"
+                "workers: 3\n"
+                "shutdown_timeout: 1500ms\n"
+                "target_groups:\n"
+                "  a:\n"
+                "    algorithm: least_outstanding_requests\n"
+                "    response_timeout: 2s\n"
+                "    protocol: HTTP\n"
+                "    health_check: {port: 9100, matcher: \"204,302\", protocol: HTTP}\n"
+                "  unused: ~\n"
+                "listeners:\n"
+                "  l:\n"
+                "    bind: '[::1]:8080'\n"
+                "    idle_timeout: 5\n"
+                "    max_head_bytes: 8K\n"
+                "    forward: [{target_group: a}]\n",
+                NULL);
     struct target_group *a = proxy_conf_group_find(c, "a");
 
     (void)state;
@@ -252,23 +253,21 @@ static const struct {
     {"hc_matcher_bad",
      "target_groups:\n  blue:\n    health_check: {matcher: ok}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher 'ok' (expected a status code like 200 or a range like 200-399, "
-     "within 200-499)"},
+     "t.yaml:3:29: invalid matcher 'ok' (expected codes 200-499 like 200, 200-399 or 200,302)"},
     {"hc_matcher_range",
      "target_groups:\n  blue:\n    health_check: {matcher: 399-200}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '399-200' (expected a status code like 200 or a range like "
-     "200-399, within 200-499)"},
+     "t.yaml:3:29: invalid matcher '399-200' (expected codes 200-499 like 200, 200-399 or "
+     "200,302)"},
     {"hc_matcher_long",
      "target_groups:\n  blue:\n    health_check: {matcher: 2000000000000000000-300}\nlisteners:\n  "
      "web:\n    bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '2000000000000000000-300' (expected a status code like 200 or a "
-     "range like 200-399, within 200-499)"},
+     "t.yaml:3:29: invalid matcher '2000000000000000000-300' (expected codes 200-499 like 200, "
+     "200-399 or 200,302)"},
     {"hc_matcher_list",
      "target_groups:\n  blue:\n    health_check: {matcher: [200]}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '?' (expected a status code like 200 or a range like 200-399, "
-     "within 200-499)"},
+     "t.yaml:3:29: invalid matcher '?' (expected codes 200-499 like 200, 200-399 or 200,302)"},
     {"hc_protocol",
      "target_groups:\n  blue:\n    health_check: {protocol: HTTPS}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
@@ -406,6 +405,17 @@ static const struct {
      "target_groups:\n  blue: {}\n  green: {}\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n    "
      "forward: [{target_group: gren}]\n",
      "t.yaml:7:30: unknown target group 'gren' (did you mean 'green'?)"},
+    {"forward_too_many",
+     "target_groups:\n  g0: {}\n  g1: {}\n  g2: {}\n  g3: {}\n  g4: {}\n  g5: {}\n  g6: {}\n  g7: "
+     "{}\n  g8: {}\n  g9: {}\n  g10: {}\n  g11: {}\n  g12: {}\n  g13: {}\n  g14: {}\n  g15: {}\n  "
+     "g16: {}\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n    forward:\n      - {target_group: "
+     "g0}\n      - {target_group: g1}\n      - {target_group: g2}\n      - {target_group: g3}\n    "
+     "  - {target_group: g4}\n      - {target_group: g5}\n      - {target_group: g6}\n      - "
+     "{target_group: g7}\n      - {target_group: g8}\n      - {target_group: g9}\n      - "
+     "{target_group: g10}\n      - {target_group: g11}\n      - {target_group: g12}\n      - "
+     "{target_group: g13}\n      - {target_group: g14}\n      - {target_group: g15}\n      - "
+     "{target_group: g16}\n",
+     "t.yaml:39:9: too many target groups in forward (expected at most 16)"},
 };
 
 static void
