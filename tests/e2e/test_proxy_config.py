@@ -105,7 +105,7 @@ CASES = [
      '"200-abc"', (0, 1), r"matcher"),
     ("zero healthy threshold",
      lambda t: t.replace("healthy_threshold: 3", "healthy_threshold: 0"),
-     "healthy_threshold: 0", (0, len("healthy_threshold: ")), r"threshold"),
+     "healthy_threshold: 0", (0, len("healthy_threshold: ")), r"threshold|range"),
     ("workers not a number",
      lambda t: t.replace("workers: 2", "workers: many"),
      "workers: many", (0, len("workers: ")), r"workers|auto"),
