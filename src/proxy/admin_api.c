@@ -107,7 +107,7 @@ conn_log(const struct admin_conn *c, enum log_level level, const char *fmt, ...)
 
     if (!log_enabled(level))
         return;
-    snprintf(ctx, sizeof(ctx), "comp=admin conn=%u state=%s", c->id, conn_state_names[c->state]);
+    snprintf(ctx, sizeof(ctx), "admin_conn=%u state=%s", c->id, conn_state_names[c->state]);
     va_start(ap, fmt);
     log_writev(level, ctx, fmt, ap);
     va_end(ap);

@@ -228,7 +228,7 @@ probe_log(const struct health_probe *pr, enum log_level level, const char *fmt, 
 
     if (!log_enabled(level))
         return;
-    snprintf(ctx, sizeof(ctx), "comp=health group=%s target=%s state=%s", pr->target->group_name,
+    snprintf(ctx, sizeof(ctx), "group=%s target=%s probe=%s", pr->target->group_name,
              pr->target->addr.text, probe_state_names[pr->state]);
     va_start(ap, fmt);
     log_writev(level, ctx, fmt, ap);
