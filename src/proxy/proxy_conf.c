@@ -5,6 +5,7 @@
 #include "proxy/proxy_conf.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,30 @@ get_duration(struct loader *ld, const struct yaml_conf_node *n, uint64_t min_ms,
     return 0;
 }
 
+/* Names the key in a getter's message when it does not already:
+ * "F:L:C: 0 is out of range (…)" → "F:L:C: healthy_threshold: 0 is out of range (…)". */
+static int
+keyed(struct loader *ld, const char *key, int rc)
+{
+    char *msg, rest[ERR_MSG_MAX];
+    size_t skip;
+
+    if (rc == 0 || ld->err == NULL)
+        return rc;
+    msg = ld->err->msg;
+    if (strstr(msg, key) != NULL || strncmp(msg, ld->doc->path, strlen(ld->doc->path)) != 0)
+        return rc;
+    /* skip "PATH:LINE:COL: " */
+    skip = strlen(ld->doc->path);
+    for (int colons = 0; msg[skip] != '\0' && colons < 3; skip++)
+        colons += msg[skip] == ':';
+    if (msg[skip] == ' ')
+        skip++;
+    str_copy(rest, msg + skip, sizeof(rest));
+    snprintf(msg + skip, ERR_MSG_MAX - skip, "%s: %s", key, rest);
+    return rc;
+}
+
 /* Matchers as ALB writes them ("200", "200-399", "200,302"); health.c owns the grammar. */
 static int
 parse_matcher(struct loader *ld, const struct yaml_conf_node *n, struct target_group_health *h)
@@ -248,7 +273,8 @@ parse_health(struct loader *ld, const struct yaml_conf_node *n, struct target_gr
         (rc = yaml_conf_check_keys(ld->doc, n, health_keys, NKEYS(health_keys), ld->err)) != 0)
         return rc;
     for (size_t i = 0; i < n->n; i++) {
-        if ((rc = parse_health_field(ld, n->keys[i]->value, n->items[i], h)) != 0)
+        rc = parse_health_field(ld, n->keys[i]->value, n->items[i], h);
+        if (keyed(ld, n->keys[i]->value, rc) != 0)
             return rc;
     }
     if (h->timeout_ms >= h->interval_ms) {
@@ -335,7 +361,8 @@ parse_group(struct loader *ld, const struct yaml_conf_node *key, const struct ya
         (rc = yaml_conf_check_keys(ld->doc, n, group_keys, NKEYS(group_keys), ld->err)) != 0)
         return rc;
     for (size_t i = 0; i < n->n; i++) {
-        if ((rc = parse_group_field(ld, n->keys[i]->value, n->items[i], g, pg)) != 0)
+        rc = parse_group_field(ld, n->keys[i]->value, n->items[i], g, pg);
+        if (keyed(ld, n->keys[i]->value, rc) != 0)
             return rc;
     }
     return 0;
@@ -412,8 +439,9 @@ parse_forward_entry(struct loader *ld, const struct yaml_conf_node *n,
     f->weight = 1;
     w = yaml_conf_get(n, "weight");
     if (w != NULL &&
-        (rc = yaml_conf_u32(ld->doc, w, 0, PROXY_CONF_MAX_WEIGHT, &f->weight, ld->err)) != 0)
-        return rc;
+        keyed(ld, "weight",
+              yaml_conf_u32(ld->doc, w, 0, PROXY_CONF_MAX_WEIGHT, &f->weight, ld->err)) != 0)
+        return -EINVAL;
     l->nforward++;
     return 0;
 }
@@ -495,7 +523,8 @@ parse_listener(struct loader *ld, const struct yaml_conf_node *key, const struct
                 required[i], i == 0 ? "bind: HOST:PORT" : "forward: [{target_group, weight}]");
     }
     for (size_t i = 0; i < n->n; i++) {
-        if ((rc = parse_listener_field(ld, n->keys[i]->value, n->items[i], l)) != 0)
+        rc = parse_listener_field(ld, n->keys[i]->value, n->items[i], l);
+        if (keyed(ld, n->keys[i]->value, rc) != 0)
             return rc;
     }
     finish_forward(ld->c, l);
@@ -577,7 +606,9 @@ parse_root(struct loader *ld, const struct yaml_conf_node *root)
     if ((rc = parse_workers(ld, yaml_conf_get(root, "workers"))) != 0)
         return rc;
     n = yaml_conf_get(root, "shutdown_timeout");
-    if (n != NULL && (rc = get_duration(ld, n, 0, MAX_DELAY_MS, &ld->c->shutdown_timeout_ms)) != 0)
+    if (n != NULL &&
+        (rc = keyed(ld, "shutdown_timeout",
+                    get_duration(ld, n, 0, MAX_DELAY_MS, &ld->c->shutdown_timeout_ms))) != 0)
         return rc;
     if ((rc = parse_groups(ld, yaml_conf_get(root, "target_groups"))) != 0)
         return rc;

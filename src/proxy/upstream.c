@@ -68,7 +68,7 @@ entry_for(struct upstream_pool *pool, struct target *t)
 static void
 unlink_idle(struct upstream *u)
 {
-    struct pool_entry *e = entry_for(u->w->pool, u->target);
+    struct pool_entry *e = entry_for(u->pool, u->target);
 
     for (struct upstream **pp = &e->idle; *pp != NULL; pp = &(*pp)->next_idle) {
         if (*pp == u) {
@@ -129,7 +129,7 @@ static void
 on_closed(uv_handle_t *h)
 {
     struct upstream *u = h->data;
-    struct upstream_pool *pool = u->w->pool;
+    struct upstream_pool *pool = u->pool;
 
     if (--u->pending_closes > 0)
         return;
@@ -286,6 +286,7 @@ upstream_new(struct upstream_pool *pool, struct target *t)
     struct upstream *u = mem_calloc(1, sizeof(*u));
 
     u->w = pool->w;
+    u->pool = pool;
     u->target = target_group_target_ref(t);
     u->parser = http1_parser_new(HTTP1_RESPONSE, NULL, &resp_callbacks, u);
     uv_tcp_init(&pool->w->loop, &u->tcp);
@@ -379,7 +380,7 @@ upstream_release(struct upstream *u, bool reusable)
     if (u->state == UPSTREAM_CLOSING)
         return;
     if (poolable(u, reusable)) {
-        e = entry_for(u->w->pool, u->target);
+        e = entry_for(u->pool, u->target);
         if (e->nidle < POOL_MAX_IDLE) {
             upstream_enter(u, UPSTREAM_IDLE);
             u->ev = NULL;

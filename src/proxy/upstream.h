@@ -49,6 +49,7 @@ struct upstream {
     uv_timer_t idle_timer; /* IDLE only: pool idle timeout */
     enum upstream_state state;
     struct worker *w;
+    struct upstream_pool *pool;  /* borrowed: outlives every upstream */
     struct target *target;       /* ref */
     struct http1_parser *parser; /* owned: responses */
     struct outq out;             /* request bytes to the target */

@@ -176,11 +176,12 @@ static const struct {
     {"shutdown_bad",
      "shutdown_timeout: soon\ntarget_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n "
      " web:\n    bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:1:19: 'soon' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)"},
+     "t.yaml:1:19: shutdown_timeout: 'soon' is not a duration (expected e.g. 500ms, 10s, 5m or "
+     "seconds)"},
     {"shutdown_range",
      "shutdown_timeout: 2h\ntarget_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  "
      "web:\n    bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:1:19: duration '2h' is out of range (expected 0ms to 3600s)"},
+     "t.yaml:1:19: shutdown_timeout: duration '2h' is out of range (expected 0ms to 3600s)"},
     {"groups_not_map",
      "target_groups: [a]\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n    forward: "
      "[{target_group: blue, weight: 1}]\n",
@@ -205,15 +206,16 @@ static const struct {
     {"algorithm_not_scalar",
      "target_groups:\n  blue:\n    algorithm: [a]\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n  "
      "  forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:16: expected a string, got a list"},
+     "t.yaml:3:16: algorithm: expected a string, got a list"},
     {"dereg_bad",
      "target_groups:\n  blue:\n    deregistration_delay: forever\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:27: 'forever' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)"},
+     "t.yaml:3:27: deregistration_delay: 'forever' is not a duration (expected e.g. 500ms, 10s, 5m "
+     "or seconds)"},
     {"response_timeout_zero",
      "target_groups:\n  blue:\n    response_timeout: 0\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:23: duration '0' is out of range (expected 1ms to 3600s)"},
+     "t.yaml:3:23: response_timeout: duration '0' is out of range (expected 1ms to 3600s)"},
     {"hc_not_map",
      "target_groups:\n  blue:\n    health_check: /health\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
@@ -221,67 +223,72 @@ static const struct {
     {"hc_unknown_key",
      "target_groups:\n  blue:\n    health_check: {pathh: /x}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:20: unknown key 'pathh' (did you mean 'path'?)"},
+     "t.yaml:3:20: health_check: unknown key 'pathh' (did you mean 'path'?)"},
     {"hc_path_bad",
      "target_groups:\n  blue:\n    health_check: {path: health}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:26: invalid health check path 'health' (expected /path)"},
+     "t.yaml:3:26: health_check: invalid health check path 'health' (expected /path)"},
     {"hc_path_not_scalar",
      "target_groups:\n  blue:\n    health_check: {path: [a]}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:26: expected a string, got a list"},
+     "t.yaml:3:26: health_check: path: expected a string, got a list"},
     {"hc_port_bad",
      "target_groups:\n  blue:\n    health_check: {port: 70000}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:26: invalid health check port '70000' (expected 1-65535 or traffic-port)"},
+     "t.yaml:3:26: health_check: invalid health check port '70000' (expected 1-65535 or "
+     "traffic-port)"},
     {"hc_interval_range",
      "target_groups:\n  blue:\n    health_check: {interval: 10m}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:30: duration '10m' is out of range (expected 100ms to 300s)"},
+     "t.yaml:3:30: health_check: interval: duration '10m' is out of range (expected 100ms to "
+     "300s)"},
     {"hc_timeout_bad",
      "target_groups:\n  blue:\n    health_check: {timeout: x}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: 'x' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)"},
+     "t.yaml:3:29: health_check: timeout: 'x' is not a duration (expected e.g. 500ms, 10s, 5m or "
+     "seconds)"},
     {"hc_healthy_range",
      "target_groups:\n  blue:\n    health_check: {healthy_threshold: 11}\nlisteners:\n  web:\n    "
      "bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:39: 11 is out of range (expected 1 to 10)"},
+     "t.yaml:3:39: health_check: healthy_threshold: 11 is out of range (expected 1 to 10)"},
     {"hc_unhealthy_range",
      "target_groups:\n  blue:\n    health_check: {unhealthy_threshold: 0}\nlisteners:\n  web:\n    "
      "bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:41: 0 is out of range (expected 1 to 10)"},
+     "t.yaml:3:41: health_check: unhealthy_threshold: 0 is out of range (expected 1 to 10)"},
     {"hc_matcher_bad",
      "target_groups:\n  blue:\n    health_check: {matcher: ok}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher 'ok' (expected codes 200-499 like 200, 200-399 or 200,302)"},
+     "t.yaml:3:29: health_check: invalid matcher 'ok' (expected codes 200-499 like 200, 200-399 or "
+     "200,302)"},
     {"hc_matcher_range",
      "target_groups:\n  blue:\n    health_check: {matcher: 399-200}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '399-200' (expected codes 200-499 like 200, 200-399 or "
-     "200,302)"},
+     "t.yaml:3:29: health_check: invalid matcher '399-200' (expected codes 200-499 like 200, "
+     "200-399 or 200,302)"},
     {"hc_matcher_long",
      "target_groups:\n  blue:\n    health_check: {matcher: 2000000000000000000-300}\nlisteners:\n  "
      "web:\n    bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '2000000000000000000-300' (expected codes 200-499 like 200, "
-     "200-399 or 200,302)"},
+     "t.yaml:3:29: health_check: invalid matcher '2000000000000000000-300' (expected codes 200-499 "
+     "like 200, 200-399 or 200,302)"},
     {"hc_matcher_list",
      "target_groups:\n  blue:\n    health_check: {matcher: [200]}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: invalid matcher '?' (expected codes 200-499 like 200, 200-399 or 200,302)"},
+     "t.yaml:3:29: health_check: invalid matcher '?' (expected codes 200-499 like 200, 200-399 or "
+     "200,302)"},
     {"hc_protocol",
      "target_groups:\n  blue:\n    health_check: {protocol: HTTPS}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:30: unsupported protocol (expected HTTP)"},
+     "t.yaml:3:30: health_check: unsupported protocol (expected HTTP)"},
     {"hc_timeout_ge_interval",
      "target_groups:\n  blue:\n    health_check: {interval: 5s, timeout: 5s}\nlisteners:\n  web:\n "
      "   bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:43: health check timeout must be shorter than the interval (expected timeout < "
-     "5000ms)"},
+     "t.yaml:3:43: health_check: health check timeout must be shorter than the interval (expected "
+     "timeout < 5000ms)"},
     {"hc_timeout_ge_default_interval",
      "target_groups:\n  blue:\n    health_check: {timeout: 30s}\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:29: health check timeout must be shorter than the interval (expected timeout < "
-     "30000ms)"},
+     "t.yaml:3:29: health_check: health check timeout must be shorter than the interval (expected "
+     "timeout < 30000ms)"},
     {"group_protocol",
      "target_groups:\n  blue:\n    protocol: TCP\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n   "
      " forward: [{target_group: blue, weight: 1}]\n",
@@ -293,20 +300,20 @@ static const struct {
     {"target_bad",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001, localhost]\nlisteners:\n  web:\n    "
      "bind: 127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:31: invalid address 'localhost' (expected HOST:PORT)"},
+     "t.yaml:3:31: targets: invalid address 'localhost' (expected HOST:PORT)"},
     {"target_unix",
      "target_groups:\n  blue:\n    targets: ['unix:/tmp/x']\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:15: invalid address 'unix:/tmp/x' (expected HOST:PORT)"},
+     "t.yaml:3:15: targets: invalid address 'unix:/tmp/x' (expected HOST:PORT)"},
     {"target_not_scalar",
      "target_groups:\n  blue:\n    targets: [[1]]\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n  "
      "  forward: [{target_group: blue, weight: 1}]\n",
-     "t.yaml:3:15: expected an address (HOST:PORT), got a list"},
+     "t.yaml:3:15: targets: expected an address (HOST:PORT), got a list"},
     {"target_dup",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001, 127.0.0.1:9002, "
      "127.0.0.1:9001]\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n    forward: [{target_group: "
      "blue, weight: 1}]\n",
-     "t.yaml:3:47: duplicate target 127.0.0.1:9001 (expected each address once)"},
+     "t.yaml:3:47: targets: duplicate target 127.0.0.1:9001 (expected each address once)"},
     {"no_listeners", "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\n",
      "t.yaml:1:1: no listeners (expected listeners: {NAME: {bind, forward}})"},
     {"listeners_not_map",
@@ -335,11 +342,11 @@ static const struct {
     {"bind_bad",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: 8080\n "
      "   forward: [{target_group: blue}]\n",
-     "t.yaml:6:11: invalid address '8080' (expected HOST:PORT)"},
+     "t.yaml:6:11: bind: invalid address '8080' (expected HOST:PORT)"},
     {"bind_unix",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "unix:/tmp/s\n    forward: [{target_group: blue}]\n",
-     "t.yaml:6:11: invalid address 'unix:/tmp/s' (expected HOST:PORT)"},
+     "t.yaml:6:11: bind: invalid address 'unix:/tmp/s' (expected HOST:PORT)"},
     {"forward_not_list",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: blue\n",
@@ -355,7 +362,7 @@ static const struct {
     {"forward_entry_unknown_key",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{group: blue}]\n",
-     "t.yaml:7:16: unknown key 'group'"},
+     "t.yaml:7:16: forward: unknown key 'group'"},
     {"forward_no_group",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{weight: 1}]\n",
@@ -363,11 +370,11 @@ static const struct {
     {"forward_group_not_scalar",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: [blue]}]\n",
-     "t.yaml:7:30: target_group is a list (expected a scalar)"},
+     "t.yaml:7:30: forward: target_group is a list (expected a scalar)"},
     {"forward_unknown_group",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: gren, weight: 1}]\n",
-     "t.yaml:7:30: unknown target group 'gren' (expected a name under target_groups)"},
+     "t.yaml:7:30: forward: unknown target group 'gren' (expected a name under target_groups)"},
     {"forward_dup_group",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue}, {target_group: blue}]\n",
@@ -376,19 +383,20 @@ static const struct {
     {"forward_weight_range",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: 1000}]\n",
-     "t.yaml:7:44: 1000 is out of range (expected 0 to 999)"},
+     "t.yaml:7:44: forward: weight: 1000 is out of range (expected 0 to 999)"},
     {"forward_weight_bad",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue, weight: -1}]\n",
-     "t.yaml:7:44: '-1' is not an integer (expected 0 to 999)"},
+     "t.yaml:7:44: forward: weight: '-1' is not an integer (expected 0 to 999)"},
     {"idle_timeout_bad",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue}]\n    idle_timeout: never\n",
-     "t.yaml:8:19: 'never' is not a duration (expected e.g. 500ms, 10s, 5m or seconds)"},
+     "t.yaml:8:19: idle_timeout: 'never' is not a duration (expected e.g. 500ms, 10s, 5m or "
+     "seconds)"},
     {"max_head_bad",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue}]\n    max_head_bytes: lots\n",
-     "t.yaml:8:21: 'lots' is not a size (expected e.g. 512K, 10M, 1G or bytes)"},
+     "t.yaml:8:21: max_head_bytes: 'lots' is not a size (expected e.g. 512K, 10M, 1G or bytes)"},
     {"max_head_range",
      "target_groups:\n  blue:\n    targets: [127.0.0.1:9001]\nlisteners:\n  web:\n    bind: "
      "127.0.0.1:8080\n    forward: [{target_group: blue}]\n    max_head_bytes: 100\n",
@@ -404,7 +412,7 @@ static const struct {
     {"forward_group_typo",
      "target_groups:\n  blue: {}\n  green: {}\nlisteners:\n  web:\n    bind: 127.0.0.1:8080\n    "
      "forward: [{target_group: gren}]\n",
-     "t.yaml:7:30: unknown target group 'gren' (did you mean 'green'?)"},
+     "t.yaml:7:30: forward: unknown target group 'gren' (did you mean 'green'?)"},
     {"forward_too_many",
      "target_groups:\n  g0: {}\n  g1: {}\n  g2: {}\n  g3: {}\n  g4: {}\n  g5: {}\n  g6: {}\n  g7: "
      "{}\n  g8: {}\n  g9: {}\n  g10: {}\n  g11: {}\n  g12: {}\n  g13: {}\n  g14: {}\n  g15: {}\n  "
