@@ -3,7 +3,8 @@
 # green, tests/backend/backend.py) on loopback; a bounded keep-alive load (wrk, 64 connections);
 # traffic moved blue → green through the admin API in steps (100/0 → 90/10 → 50/50 → 10/90 →
 # 0/100) while the load runs; then requests served, failures (must be 0) and p99.
-# Everything it starts is stopped on exit, Ctrl-C or failure. No root needed.
+# Everything it starts runs in its own session (Ctrl-C reaches only this script, whose trap
+# stops them all), and is stopped on exit, Ctrl-C or failure. No root needed.
 #
 # Environment: CUTOVER_BIN (build/cutover), STEP_SECONDS (3), CONNECTIONS (64).
 set -euo pipefail
@@ -30,7 +31,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
   done
-  if [ "$rc" != 0 ]; then
+  if [ "$rc" != 0 ] && [ "$rc" != 130 ]; then
     echo "demo: failed (exit $rc); logs:" >&2
     tail -n 20 "$work"/*.log >&2 2>/dev/null || true
   fi
@@ -47,9 +48,9 @@ wait_http() {   # wait_http URL: bounded wait (10 s) for an HTTP answer
 }
 
 BLUE=$(free_port); GREEN=$(free_port); WEB=$(free_port); ADMIN=$(free_port)
-"$PY" "$repo/tests/backend/backend.py" --port "$BLUE" --name blue >"$work/blue.log" 2>&1 &
+setsid "$PY" "$repo/tests/backend/backend.py" --port "$BLUE" --name blue >"$work/blue.log" 2>&1 &
 pids+=("$!")
-"$PY" "$repo/tests/backend/backend.py" --port "$GREEN" --name green >"$work/green.log" 2>&1 &
+setsid "$PY" "$repo/tests/backend/backend.py" --port "$GREEN" --name green >"$work/green.log" 2>&1 &
 pids+=("$!")
 
 cat >"$work/proxy.yaml" <<EOF
@@ -74,7 +75,7 @@ target_groups:
     targets: [127.0.0.1:$GREEN]
 EOF
 "$CUTOVER_BIN" proxy -c "$work/proxy.yaml" --check >/dev/null
-"$CUTOVER_BIN" proxy -c "$work/proxy.yaml" --log-level warn >"$work/proxy.log" 2>&1 &
+setsid "$CUTOVER_BIN" proxy -c "$work/proxy.yaml" --log-level warn >"$work/proxy.log" 2>&1 &
 pids+=("$!")
 wait_http "http://127.0.0.1:$BLUE/health"
 wait_http "http://127.0.0.1:$GREEN/health"
@@ -91,10 +92,10 @@ done
 
 served() { curl -fsS --max-time 2 "http://127.0.0.1:$1/_control" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
 
-duration=$(( ${#STEPS[@]} * STEP_SECONDS + 2 ))
+duration=$(( ${#STEPS[@]} * STEP_SECONDS + 5 ))   # the steps, plus slack for the admin calls
 echo "cutover demo: proxy on 127.0.0.1:$WEB (admin 127.0.0.1:$ADMIN), blue :$BLUE, green :$GREEN"
 echo "load: wrk, $CONNECTIONS keep-alive connections, ${duration}s; moving traffic every ${STEP_SECONDS}s"
-wrk -t2 -c"$CONNECTIONS" -d"${duration}s" --timeout 5s -s "$repo/tests/e2e/wrk_count.lua" \
+setsid wrk -t2 -c"$CONNECTIONS" -d"${duration}s" --timeout 5s -s "$repo/tests/e2e/wrk_count.lua" \
   "http://127.0.0.1:$WEB/" -- 0 2 >"$work/wrk.out" 2>&1 &
 wrk_pid=$!
 pids+=("$wrk_pid")
@@ -103,10 +104,11 @@ sleep 1
 printf '%-12s %10s %10s\n' "blue/green" "blue req" "green req"
 for step in "${STEPS[@]}"; do
   set -- $step
-  b0=$(served "$BLUE"); g0=$(served "$GREEN")
+  # The PUT returns once every worker applies the new weights; count from then on.
   curl -fsS --max-time 10 -X PUT -H 'Content-Type: application/json' \
     -d "{\"forward\":[{\"target_group\":\"blue\",\"weight\":$1},{\"target_group\":\"green\",\"weight\":$2}]}" \
     "http://127.0.0.1:$ADMIN/listeners/web/action" >/dev/null
+  b0=$(served "$BLUE"); g0=$(served "$GREEN")
   sleep "$STEP_SECONDS"
   b1=$(served "$BLUE"); g1=$(served "$GREEN")
   printf '%-12s %10d %10d\n' "$1/$2" $((b1 - b0)) $((g1 - g0))
