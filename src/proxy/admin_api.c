@@ -35,6 +35,7 @@
 #define ADMIN_MAX_HEAD (16 * 1024)
 #define ADMIN_READ_BUF (16 * 1024)
 #define ADMIN_MAX_TARGETS 1024
+#define ADMIN_IDLE_TIMEOUT_MS 30000 /* reading a request (or waiting for one) */
 
 enum admin_conn_state {
     ADMIN_READING = 0, /* reading a request */
@@ -74,6 +75,8 @@ struct admin_conn {
     unsigned id;
     enum admin_conn_state state;
     union admin_stream h;
+    uv_timer_t idle;             /* armed while READING */
+    int open_handles;            /* handles not yet closed (stream, timer) */
     struct http1_parser *parser; /* owned */
     struct http1_head *head;     /* borrowed: parser's, valid until the next feed */
     struct buf in;               /* received bytes not yet parsed */
@@ -119,6 +122,8 @@ conn_enter(struct admin_conn *c, enum admin_conn_state next)
     ASSERT(c->state != ADMIN_CLOSING);
     conn_log(c, LOG_DEBUG, "-> %s", conn_state_names[next]);
     c->state = next;
+    if (next != ADMIN_READING)
+        uv_timer_stop(&c->idle); /* start_reading re-arms it */
 }
 
 /* ---- responses ---- */
@@ -705,8 +710,20 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 }
 
 static void
+on_idle(uv_timer_t *t)
+{
+    struct admin_conn *c = t->data;
+
+    if (c->state == ADMIN_READING) {
+        conn_log(c, LOG_DEBUG, "idle for %d ms: closing", ADMIN_IDLE_TIMEOUT_MS);
+        admin_conn_close(c);
+    }
+}
+
+static void
 start_reading(struct admin_conn *c)
 {
+    uv_timer_start(&c->idle, on_idle, ADMIN_IDLE_TIMEOUT_MS, 0);
     if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
         admin_conn_close(c);
 }
@@ -736,6 +753,8 @@ on_conn_closed(uv_handle_t *h)
 {
     struct admin_conn *c = h->data;
 
+    if (--c->open_handles > 0)
+        return;
     c->handle_done = true;
     if (!c->publishing)
         conn_free(c);
@@ -752,6 +771,7 @@ admin_conn_close(struct admin_conn *c)
     }
     c->state = ADMIN_CLOSING;
     uv_close(&c->h.handle, on_conn_closed);
+    uv_close((uv_handle_t *)&c->idle, on_conn_closed);
 }
 
 static void
@@ -771,6 +791,9 @@ on_connection(uv_stream_t *server, int status)
     else
         uv_tcp_init(api->loop, &c->h.tcp);
     c->h.handle.data = c;
+    uv_timer_init(api->loop, &c->idle);
+    c->idle.data = c;
+    c->open_handles = 2;
     c->next = api->conns;
     api->conns = c;
     api->live++;
