@@ -5,7 +5,9 @@
 
 #include "agent/local.h"
 #include "cli/cli_apps.h"
+#include "cli/cli_proxy.h"
 #include "common/err.h"
+#include "proxy/proxy.h"
 #include "supervisor/supervisor.h"
 
 static int version_main(int argc, char **argv);
@@ -16,11 +18,12 @@ static const struct subcommand {
     int (*run)(int argc, char **argv);
     const char *summary;
 } subcommands[] = {
-    {"version", version_main, "print the version"},
-    {"help", help_main, "list the subcommands"},
-    {"supervise", supervisor_main, "run N app workers, reload gracefully"},
+    {"proxy", proxy_main, "reverse proxy and load balancer (the ALB role)"},
+    {"supervise", supervisor_main, "run N app workers, reload gracefully (the PM2 role)"},
     {"apps", cli_apps_main, "command-line client for the supervisor"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
+    {"version", version_main, "print the version"},
+    {"help", help_main, "list the subcommands"},
 };
 
 #define NSUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -63,6 +66,8 @@ main(int argc, char **argv)
         return help_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "--version") == 0)
         return version_main(argc - 1, argv + 1);
+    if (argc >= 3 && strcmp(argv[1], "proxy") == 0 && cli_proxy_is_verb(argv[2]))
+        return cli_proxy_main(argc - 2, argv + 2); /* client verbs; else the proxy itself */
     for (size_t i = 0; i < NSUBCOMMANDS; i++) {
         if (strcmp(argv[1], subcommands[i].name) == 0)
             return subcommands[i].run(argc - 1, argv + 1);

@@ -1,0 +1,1225 @@
+/* SPDX-License-Identifier: ISC */
+/* HTTP/1 parsing on llhttp 8.1, strict where a proxy must be.
+ *
+ * llhttp 8.1 (Debian) accepts several inputs that let two parsers disagree about where a message
+ * ends. So llhttp never sees a byte we have not checked first:
+ *   - the head (start line + header fields) is buffered until its end and pre-scanned: every line
+ *     ends in CRLF (no bare LF or CR anywhere, so no "\r\n\rX" or "\r\r\n" block ends), no
+ *     obs-fold, header names are tokens directly followed by ':', values hold no NUL or CTL;
+ *   - chunked framing is pre-scanned by a shadow decoder (hex sizes without overflow, strict
+ *     extensions, CRLF after every chunk, trailers under the head rules), and llhttp must end
+ *     the message at exactly the byte the shadow does;
+ *   - after llhttp parsed a head, framing checks refuse CL+TE, repeated or non-decimal
+ *     Content-Length, any Transfer-Encoding but a single "chunked", TE on HTTP/1.0, a missing or
+ *     doubled Host on HTTP/1.1, and framing/routing fields in trailers.
+ * Responses get no body for HEAD, CONNECT 2xx, 1xx, 204 and 304, whatever their headers say.
+ *
+ *   IDLE ──first byte──▶ HEAD ──head checked──▶ BODY ──message end──▶ IDLE (on_complete)
+ *     any invalid byte or framing ──▶ ERROR (sticky; status + reason say what to answer)
+ */
+#include "common/http1.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "common/str.h"
+
+enum phase {
+    PH_IDLE = 0, /* between messages */
+    PH_HEAD,     /* pre-scanning (and buffering) the head */
+    PH_BODY,     /* llhttp decodes the body, the shadow checks chunked framing */
+    PH_ERROR,    /* refused: sticky */
+};
+
+/* The raw-line scanner shared by heads and trailer sections. */
+enum scan_state {
+    SC_LEAD = 0, /* before the start line: empty lines are skipped */
+    SC_LEAD_CR,  /* CR of a leading empty line */
+    SC_START,    /* inside the request or status line */
+    SC_LINE,     /* at the start of a field line (or of the final empty line) */
+    SC_NAME,     /* inside a field name */
+    SC_VALUE,    /* after the colon */
+    SC_CR,       /* saw CR: LF must follow */
+};
+
+struct scan {
+    enum scan_state state;
+    bool blank;   /* the pending CR began an empty line: LF ends the block */
+    size_t bytes; /* bytes of the block so far */
+    size_t lines; /* field lines so far */
+};
+
+enum chunk_state {
+    CK_SIZE_FIRST = 0, /* first hex digit of a chunk size */
+    CK_SIZE,           /* more hex digits, ';' or CR */
+    CK_EXT_NAME_FIRST, /* after ';' */
+    CK_EXT_NAME,       /* token chars, '=', ';' or CR */
+    CK_EXT_VAL_FIRST,  /* after '=' */
+    CK_EXT_TOKEN,      /* unquoted value */
+    CK_EXT_QUOTED,     /* inside a quoted value */
+    CK_EXT_ESC,        /* after a backslash in a quoted value */
+    CK_EXT_QEND,       /* after the closing quote */
+    CK_SIZE_LF,        /* CR of the size line seen */
+    CK_DATA,           /* chunk data */
+    CK_DATA_CR,        /* CR after the data */
+    CK_DATA_LF,        /* LF after the data */
+    CK_TRAILERS,       /* trailer section, under the head scanner */
+};
+
+#define CHUNK_LINE_MAX 4096  /* a size line with its extensions */
+#define CHUNK_SIZE_DIGITS 15 /* 15 hex digits: below 2^60, no overflow anywhere */
+#define CONTENT_LENGTH_MAX (UINT64_C(1) << 60)
+
+struct http1_parser {
+    enum http1_kind kind;
+    struct http1_limits limits;
+    const struct http1_callbacks *cb; /* borrowed */
+    void *ud;                         /* borrowed */
+    llhttp_t ll;
+    enum phase phase;
+    bool paused;        /* on_complete returned HTTP1_PAUSE */
+    bool msg_done;      /* llhttp's on_message_complete ran for this message */
+    bool aborted;       /* a user callback returned HTTP1_ABORT */
+    bool in_trailers;   /* headers collected now are trailers */
+    bool req_head;      /* responses: the request was HEAD */
+    bool req_connect;   /* responses: the request was CONNECT */
+    struct scan scan;   /* head pre-scan */
+    struct buf headbuf; /* a head that arrived in pieces */
+    struct buf field;   /* field name being collected */
+    struct buf value;   /* field value being collected */
+    struct buf text;    /* URL or reason phrase being collected */
+    bool in_value;      /* the last span was a value (a new field starts a new header) */
+    struct arena arena; /* head strings; reset per message */
+    struct http1_head head;
+    struct http1_header *hdrs; /* owned: reused across messages */
+    size_t caphdrs;
+    struct http1_header *trl; /* owned: trailers */
+    size_t ntrl, captrl;
+    enum chunk_state ck;
+    uint64_t ck_remaining; /* data bytes left in the current chunk */
+    size_t ck_line;        /* bytes of the current size line */
+    unsigned ck_digits;
+    struct scan trl_scan; /* trailer pre-scan */
+    int err_status;
+    const char *err_reason; /* static, or reason_buf */
+    char reason_buf[96];
+};
+
+/* ---- character classes (RFC 9110 §5.6.2) ---- */
+
+static bool
+is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool
+is_hex(unsigned char c, unsigned *v)
+{
+    if (c >= '0' && c <= '9')
+        *v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+        *v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+        *v = c - 'A' + 10;
+    else
+        return false;
+    return true;
+}
+
+/* field-vchar / SP / HTAB / obs-text */
+static bool
+is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int
+fail(struct http1_parser *p, int status, const char *reason)
+{
+    if (p->phase != PH_ERROR) {
+        p->phase = PH_ERROR;
+        p->err_status = status;
+        p->err_reason = reason;
+    }
+    return -EPROTO;
+}
+
+/* ---- the raw-line scanner ---- */
+
+static int
+scan_start_line_byte(struct http1_parser *p, struct scan *s, unsigned char c)
+{
+    if (c == '\r') {
+        s->state = SC_CR;
+        s->blank = false;
+        return 0;
+    }
+    if (c == '\n')
+        return fail(p, 400, "bare lf in start line");
+    /* a status line's reason phrase may hold HTAB; a request line never does */
+    if (c == 0x7f || (c < 0x20 && !(c == '\t' && p->kind == HTTP1_RESPONSE)))
+        return fail(p, 400, "control character in start line");
+    return 0;
+}
+
+static int
+scan_field_byte(struct http1_parser *p, struct scan *s, unsigned char c)
+{
+    switch (s->state) {
+    case SC_LINE:
+        if (c == '\r') {
+            s->state = SC_CR;
+            s->blank = true;
+            return 0;
+        }
+        if (c == ' ' || c == '\t')
+            return fail(p, 400, "obs-fold in header");
+        if (c == '\n')
+            return fail(p, 400, "bare lf in header");
+        if (c == ':')
+            return fail(p, 400, "empty header name");
+        if (!is_tchar(c))
+            return fail(p, 400, "invalid character in header name");
+        if (++s->lines > p->limits.max_headers)
+            return fail(p, 431, "too many headers");
+        s->state = SC_NAME;
+        return 0;
+    case SC_NAME:
+        if (c == ':')
+            s->state = SC_VALUE;
+        else if (!is_tchar(c))
+            return fail(p, 400, "invalid character in header name");
+        return 0;
+    case SC_VALUE:
+        if (c == '\r') {
+            s->state = SC_CR;
+            s->blank = false;
+        } else if (c == '\n') {
+            return fail(p, 400, "bare lf in header");
+        } else if (c == 0) {
+            return fail(p, 400, "nul in header value");
+        } else if (!is_value_char(c)) {
+            return fail(p, 400, "control character in header value");
+        }
+        return 0;
+    case SC_LEAD:
+    case SC_LEAD_CR:
+    case SC_START:
+    case SC_CR:
+        break;
+    }
+    ASSERT(0);
+    return -EPROTO;
+}
+
+/* Scans <n> bytes of a head or trailer block. Returns 1 when the block ended (*used = bytes up to
+ * and including its final LF), 0 when it needs more (*used = n), or -EPROTO. */
+static int
+scan_block(struct http1_parser *p, struct scan *s, const char *d, size_t n, size_t *used)
+{
+    size_t max = p->limits.max_head_bytes;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (++s->bytes > max)
+            return fail(p, 431, "header block too large");
+        if (s->state == SC_CR) {
+            if (c != '\n')
+                return fail(p, 400, "bare cr in head");
+            if (s->blank) {
+                *used = i + 1;
+                return 1;
+            }
+            s->state = SC_LINE;
+            continue;
+        }
+        rc = s->state == SC_START ? scan_start_line_byte(p, s, c) : scan_field_byte(p, s, c);
+        if (rc < 0)
+            return rc;
+    }
+    *used = n;
+    return 0;
+}
+
+/* Skips empty lines before a start line (RFC 9112 §2.2); returns the bytes skipped. */
+static int
+skip_leading_lines(struct http1_parser *p, const char *d, size_t n, size_t *skipped)
+{
+    size_t i = 0;
+
+    for (; i < n; i++) {
+        if (p->scan.state == SC_LEAD_CR) {
+            if (d[i] != '\n')
+                return fail(p, 400, "bare cr in head");
+            p->scan.state = SC_LEAD;
+        } else if (d[i] == '\r') {
+            p->scan.state = SC_LEAD_CR;
+        } else if (d[i] == '\n') {
+            return fail(p, 400, "bare lf in head");
+        } else {
+            p->scan.state = SC_START;
+            break;
+        }
+    }
+    *skipped = i;
+    return 0;
+}
+
+/* ---- the chunked shadow decoder ---- */
+
+static int
+chunk_ext_byte(struct http1_parser *p, unsigned char c)
+{
+    switch (p->ck) {
+    case CK_EXT_NAME_FIRST:
+        if (!is_tchar(c))
+            return fail(p, 400, "invalid chunk extension");
+        p->ck = CK_EXT_NAME;
+        return 0;
+    case CK_EXT_NAME:
+    case CK_EXT_TOKEN:
+    case CK_EXT_QEND:
+        if (c == ';')
+            p->ck = CK_EXT_NAME_FIRST;
+        else if (c == '=' && p->ck == CK_EXT_NAME)
+            p->ck = CK_EXT_VAL_FIRST;
+        else if (c == '\r')
+            p->ck = CK_SIZE_LF;
+        else if (p->ck == CK_EXT_QEND || !is_tchar(c))
+            return fail(p, 400, "invalid chunk extension");
+        return 0;
+    case CK_EXT_VAL_FIRST:
+        if (c == '"')
+            p->ck = CK_EXT_QUOTED;
+        else if (is_tchar(c))
+            p->ck = CK_EXT_TOKEN;
+        else
+            return fail(p, 400, "invalid chunk extension");
+        return 0;
+    case CK_EXT_QUOTED:
+        if (c == '"')
+            p->ck = CK_EXT_QEND;
+        else if (c == '\\')
+            p->ck = CK_EXT_ESC;
+        else if (!is_value_char(c))
+            return fail(p, 400, "invalid chunk extension");
+        return 0;
+    case CK_EXT_ESC:
+        if (!is_value_char(c))
+            return fail(p, 400, "invalid chunk extension");
+        p->ck = CK_EXT_QUOTED;
+        return 0;
+    case CK_SIZE_FIRST:
+    case CK_SIZE:
+    case CK_SIZE_LF:
+    case CK_DATA:
+    case CK_DATA_CR:
+    case CK_DATA_LF:
+    case CK_TRAILERS:
+        break;
+    }
+    ASSERT(0);
+    return -EPROTO;
+}
+
+static int
+chunk_size_byte(struct http1_parser *p, unsigned char c)
+{
+    unsigned v;
+
+    if (is_hex(c, &v)) {
+        if (++p->ck_digits > CHUNK_SIZE_DIGITS)
+            return fail(p, 400, "chunk size too large");
+        p->ck_remaining = p->ck_remaining << 4 | v;
+        p->ck = CK_SIZE;
+        return 0;
+    }
+    if (p->ck == CK_SIZE_FIRST)
+        return fail(p, 400, "invalid chunk size");
+    if (c == ';')
+        p->ck = CK_EXT_NAME_FIRST;
+    else if (c == '\r')
+        p->ck = CK_SIZE_LF;
+    else
+        return fail(p, 400, "invalid chunk size");
+    return 0;
+}
+
+static void
+chunk_begin_size(struct http1_parser *p)
+{
+    p->ck = CK_SIZE_FIRST;
+    p->ck_remaining = 0;
+    p->ck_digits = 0;
+    p->ck_line = 0;
+}
+
+/* Checks <n> body bytes of a chunked message. Returns 1 when the message ends (*used = its last
+ * byte + 1), 0 when it needs more (*used = n), or -EPROTO. */
+static int
+chunk_scan(struct http1_parser *p, const char *d, size_t n, size_t *used)
+{
+    size_t i = 0, k;
+    int rc;
+
+    while (i < n) {
+        unsigned char c = (unsigned char)d[i];
+        switch (p->ck) {
+        case CK_DATA:
+            k = n - i < p->ck_remaining ? n - i : (size_t)p->ck_remaining;
+            p->ck_remaining -= k;
+            i += k;
+            if (p->ck_remaining == 0)
+                p->ck = CK_DATA_CR;
+            continue;
+        case CK_DATA_CR:
+            if (c != '\r')
+                return fail(p, 400, "missing crlf after chunk data");
+            p->ck = CK_DATA_LF;
+            break;
+        case CK_DATA_LF:
+            if (c != '\n')
+                return fail(p, 400, "missing crlf after chunk data");
+            chunk_begin_size(p);
+            break;
+        case CK_SIZE_LF:
+            if (c != '\n')
+                return fail(p, 400, "bare cr in chunk size line");
+            if (p->ck_remaining == 0) {
+                p->ck = CK_TRAILERS;
+                memset(&p->trl_scan, 0, sizeof(p->trl_scan));
+                p->trl_scan.state = SC_LINE;
+            } else {
+                p->ck = CK_DATA;
+            }
+            break;
+        case CK_TRAILERS:
+            rc = scan_block(p, &p->trl_scan, d + i, n - i, &k);
+            if (rc < 0)
+                return rc;
+            *used = i + k;
+            return rc;
+        case CK_SIZE_FIRST:
+        case CK_SIZE:
+        case CK_EXT_NAME_FIRST:
+        case CK_EXT_NAME:
+        case CK_EXT_VAL_FIRST:
+        case CK_EXT_TOKEN:
+        case CK_EXT_QUOTED:
+        case CK_EXT_ESC:
+        case CK_EXT_QEND:
+            if (++p->ck_line > CHUNK_LINE_MAX)
+                return fail(p, 400, "chunk size line too long");
+            if (c == '\n')
+                return fail(p, 400, "bare lf in chunk size line");
+            rc = p->ck <= CK_SIZE ? chunk_size_byte(p, c) : chunk_ext_byte(p, c);
+            if (rc < 0)
+                return rc;
+            break;
+        }
+        i++;
+    }
+    *used = n;
+    return 0;
+}
+
+/* ---- collecting the head from llhttp's callbacks ---- */
+
+static struct http1_parser *
+parser_of(llhttp_t *ll)
+{
+    return ll->data;
+}
+
+static void
+trim(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+static void
+commit_header(struct http1_parser *p)
+{
+    struct http1_header **arr = p->in_trailers ? &p->trl : &p->hdrs;
+    size_t *cap = p->in_trailers ? &p->captrl : &p->caphdrs;
+    size_t *count = p->in_trailers ? &p->ntrl : &p->head.nheaders;
+    const char *v = p->value.data != NULL ? p->value.data : "";
+    size_t vlen = p->value.len;
+    struct http1_header *h;
+
+    if (*count == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *arr = mem_realloc(*arr, *cap * sizeof(**arr));
+        if (!p->in_trailers)
+            p->head.headers = *arr;
+    }
+    trim(&v, &vlen);
+    h = &(*arr)[(*count)++];
+    h->name = arena_strndup(&p->arena, p->field.data != NULL ? p->field.data : "", p->field.len);
+    h->name_len = p->field.len;
+    h->value = arena_strndup(&p->arena, v, vlen);
+    h->value_len = vlen;
+    buf_reset(&p->field);
+    buf_reset(&p->value);
+}
+
+static int
+on_ll_text(llhttp_t *ll, const char *at, size_t len)
+{
+    buf_append(&parser_of(ll)->text, at, len);
+    return 0;
+}
+
+static int
+on_ll_field(llhttp_t *ll, const char *at, size_t len)
+{
+    buf_append(&parser_of(ll)->field, at, len);
+    return 0;
+}
+
+static int
+on_ll_value(llhttp_t *ll, const char *at, size_t len)
+{
+    buf_append(&parser_of(ll)->value, at, len);
+    return 0;
+}
+
+static int
+on_ll_value_complete(llhttp_t *ll)
+{
+    commit_header(parser_of(ll));
+    return 0;
+}
+
+/* ---- framing checks after the head ---- */
+
+static bool
+list_has_token(const char *v, const char *token)
+{
+    size_t tlen = strlen(token);
+
+    while (*v != '\0') {
+        const char *end;
+        size_t len;
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        end = v;
+        while (*end != '\0' && *end != ',')
+            end++;
+        len = (size_t)(end - v);
+        while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+            len--;
+        if (len == tlen && str_ieqn(v, len, token))
+            return true;
+        v = end;
+    }
+    return false;
+}
+
+static int
+parse_content_length(struct http1_parser *p, const struct http1_header *h)
+{
+    uint64_t v = 0;
+
+    if (h->value_len == 0 || h->value_len > 19)
+        return fail(p, 400, "invalid content-length");
+    for (size_t i = 0; i < h->value_len; i++) {
+        if (h->value[i] < '0' || h->value[i] > '9')
+            return fail(p, 400, "invalid content-length");
+        v = v * 10 + (uint64_t)(h->value[i] - '0');
+    }
+    if (v > CONTENT_LENGTH_MAX)
+        return fail(p, 400, "content-length too large");
+    p->head.content_length = v;
+    return 0;
+}
+
+/* Only a single "chunked" is accepted. A list ending in chunked names codings we do not
+ * implement (501), except "identity", which no longer exists and smuggles (400); chunked
+ * anywhere but last, twice, or an empty element is malformed (400, RFC 9112 §6.3). */
+static int
+check_transfer_encoding(struct http1_parser *p, const char *v)
+{
+    size_t nelem = 0;
+    bool chunked_last = false, has_identity = false;
+
+    if (str_ieq(v, "chunked"))
+        return 0;
+    for (;;) {
+        const char *start = v, *end;
+        size_t len;
+        while (*start == ' ' || *start == '\t')
+            start++;
+        end = start;
+        while (*end != '\0' && *end != ',')
+            end++;
+        len = (size_t)(end - start);
+        while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            return fail(p, 400, "empty transfer-encoding element");
+        if (chunked_last)
+            return fail(p, 400, "chunked is not the final transfer coding");
+        nelem++;
+        chunked_last = str_ieqn(start, len, "chunked");
+        has_identity |= str_ieqn(start, len, "identity");
+        if (*end == '\0')
+            break;
+        v = end + 1;
+    }
+    if (has_identity && nelem > 1)
+        return fail(p, 400, "identity in transfer-encoding");
+    if (!chunked_last && nelem > 1)
+        return fail(p, 400, "chunked is not the final transfer coding");
+    return fail(p, 501, "unsupported transfer coding");
+}
+
+static bool
+is_valid_host(const char *v)
+{
+    for (; *v != '\0'; v++) {
+        unsigned char c = (unsigned char)*v;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("-._~%!$&'()*+,;=:[]", c) != NULL;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+struct framing_seen {
+    const struct http1_header *cl, *te, *host;
+    bool conn_close, conn_keep_alive, conn_upgrade, has_upgrade;
+};
+
+static int
+collect_framing(struct http1_parser *p, struct framing_seen *f)
+{
+    struct http1_head *h = &p->head;
+
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http1_header *hdr = &h->headers[i];
+        if (str_ieq(hdr->name, "content-length")) {
+            if (f->cl != NULL)
+                return fail(p, 400, "repeated content-length");
+            f->cl = hdr;
+        } else if (str_ieq(hdr->name, "transfer-encoding")) {
+            if (f->te != NULL)
+                return fail(p, 400, "repeated transfer-encoding");
+            f->te = hdr;
+        } else if (str_ieq(hdr->name, "host")) {
+            if (f->host != NULL)
+                return fail(p, 400, "repeated host");
+            f->host = hdr;
+        } else if (str_ieq(hdr->name, "connection")) {
+            f->conn_close |= list_has_token(hdr->value, "close");
+            f->conn_keep_alive |= list_has_token(hdr->value, "keep-alive");
+            f->conn_upgrade |= list_has_token(hdr->value, "upgrade");
+        } else if (str_ieq(hdr->name, "upgrade")) {
+            f->has_upgrade = true;
+        } else if (str_ieq(hdr->name, "expect")) {
+            h->expect_continue |= str_ieq(hdr->value, "100-continue");
+        }
+    }
+    return 0;
+}
+
+static int
+check_length_headers(struct http1_parser *p, const struct framing_seen *f)
+{
+    struct http1_head *h = &p->head;
+    int rc;
+
+    if (f->cl != NULL && f->te != NULL)
+        return fail(p, 400, "both content-length and transfer-encoding");
+    if (f->te != NULL) {
+        if (h->version_minor == 0)
+            return fail(p, 400, "transfer-encoding on http/1.0");
+        if ((rc = check_transfer_encoding(p, f->te->value)) < 0)
+            return rc;
+        h->framing = HTTP1_BODY_CHUNKED;
+    } else if (f->cl != NULL) {
+        if ((rc = parse_content_length(p, f->cl)) < 0)
+            return rc;
+        h->framing = HTTP1_BODY_LENGTH;
+    }
+    return 0;
+}
+
+static int
+check_request(struct http1_parser *p, const struct framing_seen *f)
+{
+    struct http1_head *h = &p->head;
+
+    if (p->ll.method == HTTP_CONNECT)
+        return fail(p, 501, "connect not supported");
+    if (h->version_minor == 1 && f->host == NULL)
+        return fail(p, 400, "missing host");
+    if (f->host != NULL && !is_valid_host(f->host->value))
+        return fail(p, 400, "invalid host");
+    h->host = f->host != NULL ? f->host->value : NULL;
+    h->upgrade = h->version_minor == 1 && f->conn_upgrade && f->has_upgrade;
+    return 0;
+}
+
+static void
+decide_response_body(struct http1_parser *p)
+{
+    struct http1_head *h = &p->head;
+    int st = h->status;
+
+    if (st == 101 || (p->req_connect && st >= 200 && st < 300)) {
+        h->upgrade = true;
+        h->framing = HTTP1_BODY_NONE;
+        h->keep_alive = false;
+    } else if (p->req_head || st < 200 || st == 204 || st == 304) {
+        h->framing = HTTP1_BODY_NONE;
+    } else if (h->framing == HTTP1_BODY_NONE) {
+        h->framing = HTTP1_BODY_UNTIL_CLOSE;
+        h->keep_alive = false;
+    }
+}
+
+static int
+check_head(struct http1_parser *p)
+{
+    struct http1_head *h = &p->head;
+    struct framing_seen f;
+    int rc;
+
+    h->version_major = p->ll.http_major;
+    h->version_minor = p->ll.http_minor;
+    if (h->version_major != 1 || h->version_minor > 1)
+        return fail(p, 505, "http version not supported");
+    if ((rc = collect_framing(p, &f)) < 0)
+        return rc;
+    if ((rc = check_length_headers(p, &f)) < 0)
+        return rc;
+    h->keep_alive = h->version_minor == 1 ? !f.conn_close : f.conn_keep_alive && !f.conn_close;
+    if (h->kind == HTTP1_REQUEST)
+        return check_request(p, &f);
+    if (h->status < 100 || h->status > 599)
+        return fail(p, 400, "invalid status code");
+    decide_response_body(p);
+    return 0;
+}
+
+static bool
+expects_no_body(const struct http1_head *h)
+{
+    return h->framing == HTTP1_BODY_NONE ||
+           (h->framing == HTTP1_BODY_LENGTH && h->content_length == 0);
+}
+
+static int
+on_ll_headers_complete(llhttp_t *ll)
+{
+    struct http1_parser *p = parser_of(ll);
+    struct http1_head *h = &p->head;
+
+    h->kind = p->kind;
+    if (p->kind == HTTP1_REQUEST) {
+        h->method = llhttp_method_name((llhttp_method_t)ll->method);
+        h->target = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+    } else {
+        h->status = ll->status_code;
+        h->reason = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+    }
+    buf_reset(&p->text);
+    if (check_head(p) < 0)
+        return -1;
+    p->in_trailers = true;
+    if (p->cb->on_head != NULL && p->cb->on_head(p->ud, h) == HTTP1_ABORT) {
+        p->aborted = true;
+        return -1;
+    }
+    /* 1: no body whatever llhttp concluded from the headers */
+    return expects_no_body(h) ? 1 : 0;
+}
+
+static int
+on_ll_body(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http1_parser *p = parser_of(ll);
+
+    if (p->cb->on_body != NULL && p->cb->on_body(p->ud, at, len) == HTTP1_ABORT) {
+        p->aborted = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+on_ll_message_complete(llhttp_t *ll)
+{
+    parser_of(ll)->msg_done = true;
+    return HPE_PAUSED; /* every message ends at a boundary we control */
+}
+
+static const llhttp_settings_t ll_settings = {
+    .on_url = on_ll_text,
+    .on_status = on_ll_text,
+    .on_header_field = on_ll_field,
+    .on_header_value = on_ll_value,
+    .on_header_value_complete = on_ll_value_complete,
+    .on_headers_complete = on_ll_headers_complete,
+    .on_body = on_ll_body,
+    .on_message_complete = on_ll_message_complete,
+};
+
+/* ---- driving llhttp ---- */
+
+/* An unknown but well-formed method is 501 (RFC 9110 §9.1); garbage is 400. */
+static bool
+is_token_then_space(const char *d, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && is_tchar((unsigned char)d[i]))
+        i++;
+    return i > 0 && i < len && d[i] == ' ';
+}
+
+static int
+fail_llhttp(struct http1_parser *p, llhttp_errno_t e, const char *d, size_t len)
+{
+    const char *r = llhttp_get_error_reason(&p->ll);
+    size_t i = 0;
+
+    if (e == HPE_INVALID_METHOD && is_token_then_space(d, len))
+        return fail(p, 501, "method not implemented");
+    if (e == HPE_INVALID_VERSION)
+        return fail(p, 505, "http version not supported");
+    if (r == NULL || *r == '\0')
+        r = llhttp_errno_name(e);
+    for (; r[i] != '\0' && i + 1 < sizeof(p->reason_buf); i++)
+        p->reason_buf[i] = (r[i] >= 'A' && r[i] <= 'Z') ? (char)(r[i] - 'A' + 'a') : r[i];
+    p->reason_buf[i] = '\0';
+    return fail(p, 400, p->reason_buf);
+}
+
+/* Runs llhttp over <len> checked bytes. Returns 1 if the message completed after *used bytes,
+ * 0 if all were consumed without completing it, or a negative errno. */
+static int
+run_llhttp(struct http1_parser *p, const char *d, size_t len, size_t *used)
+{
+    llhttp_errno_t e = llhttp_execute(&p->ll, d, len);
+
+    if (p->aborted)
+        return -ECANCELED;
+    if (p->phase == PH_ERROR)
+        return -EPROTO;
+    if (e == HPE_OK) {
+        *used = len;
+        return 0;
+    }
+    if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && p->msg_done) {
+        *used = (size_t)(llhttp_get_error_pos(&p->ll) - d);
+        return 1;
+    }
+    return fail_llhttp(p, e, d, len);
+}
+
+static void
+start_message(struct http1_parser *p)
+{
+    arena_reset(&p->arena);
+    memset(&p->head, 0, sizeof(p->head));
+    p->head.headers = p->hdrs;
+    p->ntrl = 0;
+    p->msg_done = false;
+    p->in_trailers = false;
+    buf_reset(&p->headbuf);
+    buf_reset(&p->field);
+    buf_reset(&p->value);
+    buf_reset(&p->text);
+    memset(&p->scan, 0, sizeof(p->scan));
+    llhttp_reset(&p->ll);
+    p->phase = PH_HEAD;
+}
+
+/* After the head: the body phase, or a message that already ended. */
+static int
+enter_body(struct http1_parser *p, int rc, size_t ran, size_t len)
+{
+    if (rc == 1) {
+        if (ran != len || !expects_no_body(&p->head))
+            return fail(p, 400, "framing mismatch");
+        return 1;
+    }
+    if (expects_no_body(&p->head))
+        return fail(p, 400, "framing mismatch");
+    if (p->head.framing == HTTP1_BODY_CHUNKED)
+        chunk_begin_size(p);
+    p->phase = PH_BODY;
+    return 0;
+}
+
+static int
+feed_head(struct http1_parser *p, const char *d, size_t n, size_t *used)
+{
+    size_t skip = 0, end, ran;
+    int rc;
+
+    if (p->phase == PH_IDLE)
+        start_message(p);
+    if (p->scan.state <= SC_LEAD_CR) {
+        if ((rc = skip_leading_lines(p, d, n, &skip)) < 0)
+            return rc;
+        if (skip == n) {
+            *used = n;
+            return 0;
+        }
+    }
+    rc = scan_block(p, &p->scan, d + skip, n - skip, &end);
+    if (rc <= 0) {
+        if (rc == 0)
+            buf_append(&p->headbuf, d + skip, n - skip);
+        *used = n;
+        return rc;
+    }
+    *used = skip + end;
+    if (p->headbuf.len == 0) {
+        rc = run_llhttp(p, d + skip, end, &ran);
+        return rc < 0 ? rc : enter_body(p, rc, ran, end);
+    }
+    buf_append(&p->headbuf, d + skip, end);
+    rc = run_llhttp(p, p->headbuf.data, p->headbuf.len, &ran);
+    return rc < 0 ? rc : enter_body(p, rc, ran, p->headbuf.len);
+}
+
+static int
+feed_body(struct http1_parser *p, const char *d, size_t n, size_t *used)
+{
+    size_t limit = n, ran;
+    int shadow = 0, rc;
+
+    if (p->head.framing == HTTP1_BODY_CHUNKED) {
+        if ((shadow = chunk_scan(p, d, n, &limit)) < 0)
+            return shadow;
+    }
+    if ((rc = run_llhttp(p, d, limit, &ran)) < 0)
+        return rc;
+    *used = ran;
+    if (p->head.framing == HTTP1_BODY_CHUNKED && (rc != shadow || ran != limit))
+        return fail(p, 400, "chunked framing mismatch");
+    return rc;
+}
+
+static const char *const forbidden_trailers[] = {
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "content-encoding",
+    "content-type",
+    "content-range",
+    "authorization",
+    "proxy-authorization",
+    "cache-control",
+    "set-cookie",
+    "cookie",
+    "max-forwards",
+    "range",
+};
+
+static int
+check_trailers(struct http1_parser *p)
+{
+    for (size_t i = 0; i < p->ntrl; i++) {
+        for (size_t k = 0; k < sizeof(forbidden_trailers) / sizeof(forbidden_trailers[0]); k++) {
+            if (str_ieq(p->trl[i].name, forbidden_trailers[k]))
+                return fail(p, 400, "forbidden header in trailers");
+        }
+    }
+    return 0;
+}
+
+/* The message ended: tell the user. Returns 0 to go on, HTTP1_PAUSE, 2 after an upgrade, or a
+ * negative errno. */
+static int
+complete_message(struct http1_parser *p)
+{
+    int r;
+
+    if (check_trailers(p) < 0)
+        return -EPROTO;
+    p->phase = PH_IDLE;
+    r = p->cb->on_complete != NULL ? p->cb->on_complete(p->ud, p->trl, p->ntrl) : HTTP1_OK;
+    if (r == HTTP1_ABORT) {
+        p->aborted = true;
+        return -ECANCELED;
+    }
+    if (r == HTTP1_PAUSE) {
+        p->paused = true;
+        return HTTP1_PAUSE;
+    }
+    return p->head.upgrade ? 2 : 0;
+}
+
+int
+http1_parser_feed(struct http1_parser *p, const char *data, size_t len, size_t *consumed)
+{
+    size_t off = 0, used;
+    int rc;
+
+    *consumed = 0;
+    if (p->phase == PH_ERROR)
+        return -EPROTO;
+    if (p->aborted)
+        return -ECANCELED;
+    if (p->paused)
+        return HTTP1_PAUSE;
+    while (off < len) {
+        if (p->phase == PH_BODY)
+            rc = feed_body(p, data + off, len - off, &used);
+        else
+            rc = feed_head(p, data + off, len - off, &used);
+        if (rc < 0)
+            return rc;
+        off += used;
+        *consumed = off;
+        if (rc == 0)
+            continue;
+        if ((rc = complete_message(p)) != 0)
+            return rc == 2 ? 0 : rc;
+    }
+    return 0;
+}
+
+/* ---- public API ---- */
+
+struct http1_parser *
+http1_parser_new(enum http1_kind kind, const struct http1_limits *limits,
+                 const struct http1_callbacks *cb, void *ud)
+{
+    struct http1_parser *p = mem_calloc(1, sizeof(*p));
+
+    p->kind = kind;
+    p->limits.max_head_bytes = HTTP1_DEFAULT_MAX_HEAD_BYTES;
+    p->limits.max_headers = HTTP1_DEFAULT_MAX_HEADERS;
+    if (limits != NULL) {
+        if (limits->max_head_bytes != 0)
+            p->limits.max_head_bytes = limits->max_head_bytes;
+        if (limits->max_headers != 0)
+            p->limits.max_headers = limits->max_headers;
+    }
+    p->cb = cb;
+    p->ud = ud;
+    llhttp_init(&p->ll, kind == HTTP1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE, &ll_settings);
+    p->ll.data = p;
+    buf_init(&p->headbuf);
+    buf_init(&p->field);
+    buf_init(&p->value);
+    buf_init(&p->text);
+    arena_init(&p->arena, 2048);
+    p->phase = PH_IDLE;
+    return p;
+}
+
+void
+http1_parser_free(struct http1_parser *p)
+{
+    if (p == NULL)
+        return;
+    buf_fini(&p->headbuf);
+    buf_fini(&p->field);
+    buf_fini(&p->value);
+    buf_fini(&p->text);
+    arena_fini(&p->arena);
+    free(p->hdrs);
+    free(p->trl);
+    free(p);
+}
+
+void
+http1_parser_resume(struct http1_parser *p)
+{
+    p->paused = false;
+}
+
+int
+http1_parser_finish(struct http1_parser *p)
+{
+    llhttp_errno_t e;
+    int rc;
+
+    if (p->phase == PH_ERROR)
+        return -EPROTO;
+    if (p->phase == PH_IDLE || (p->phase == PH_HEAD && p->scan.state <= SC_LEAD_CR)) {
+        p->phase = PH_IDLE;
+        return 0;
+    }
+    if (p->phase == PH_BODY && p->head.framing == HTTP1_BODY_UNTIL_CLOSE) {
+        e = llhttp_finish(&p->ll);
+        if (p->aborted)
+            return -ECANCELED;
+        if (e != HPE_OK && e != HPE_PAUSED)
+            return fail_llhttp(p, e, "", 0);
+        p->paused = false;
+        rc = complete_message(p);
+        return rc < 0 ? rc : 0;
+    }
+    return fail(p, 400, "message truncated");
+}
+
+void
+http1_parser_set_request_method(struct http1_parser *p, const char *method)
+{
+    p->req_head = method != NULL && strcmp(method, "HEAD") == 0;
+    p->req_connect = method != NULL && strcmp(method, "CONNECT") == 0;
+}
+
+bool
+http1_parser_in_message(const struct http1_parser *p)
+{
+    return p->phase == PH_BODY || (p->phase == PH_HEAD && p->scan.state > SC_LEAD_CR);
+}
+
+int
+http1_parser_status(const struct http1_parser *p)
+{
+    return p->phase == PH_ERROR ? p->err_status : 0;
+}
+
+const char *
+http1_parser_reason(const struct http1_parser *p)
+{
+    return p->phase == PH_ERROR ? p->err_reason : "";
+}
+
+const struct http1_header *
+http1_head_get(const struct http1_head *h, const char *name)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (str_ieq(h->headers[i].name, name))
+            return &h->headers[i];
+    }
+    return NULL;
+}
+
+static const char *const hop_by_hop[] = {
+    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authenticate", "proxy-authorization",
+};
+
+bool
+http1_is_hop_by_hop(const struct http1_head *h, const struct http1_header *hdr)
+{
+    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
+        if (str_ieq(hdr->name, hop_by_hop[i]))
+            return true;
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (str_ieq(h->headers[i].name, "connection") &&
+            list_has_token(h->headers[i].value, hdr->name))
+            return true;
+    }
+    return false;
+}
+
+void
+http1_format_chunk_size(struct buf *out, size_t len)
+{
+    buf_appendf(out, "%zx\r\n", len);
+}
+
+const char *
+http1_status_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
+    }
+}

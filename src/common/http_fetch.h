@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: ISC */
+/* One blocking HTTP request over libcurl, for command-line clients (`cutover proxy <verb>`):
+ * a small JSON body out, the whole response body back, bounded by a timeout. TCP or a unix
+ * socket. Never used on an event loop thread. */
+#ifndef COMMON_HTTP_FETCH_H
+#define COMMON_HTTP_FETCH_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+struct err;
+
+struct http_fetch_response {
+    long status;     /* HTTP status */
+    struct buf body; /* owned: the response body (NUL-terminated) */
+};
+
+/* libcurl's process-wide setup; call once from a *_main before any request. Returns 0 or
+ * -EIO. */
+int http_fetch_global_init(void);
+
+/* Sends <method> <url> with <body> (<body_len> bytes, Content-Type: application/json; NULL for
+ * none), through the unix socket <unix_path> when not NULL (the URL's host is then ignored),
+ * giving up after <timeout_ms>. Fills *out (call http_fetch_response_fini) and returns 0 for
+ * any HTTP response, whatever its status; otherwise a negative errno (-ECONNREFUSED,
+ * -ETIMEDOUT, -EHOSTUNREACH, -EPROTO, -EIO) with "<url>: <reason>" in <err> and nothing to free.
+ * Bodies over 16 MiB are refused (-EFBIG). */
+int http_fetch_request(const char *method, const char *url, const char *unix_path, const char *body,
+                       size_t body_len, long timeout_ms, struct http_fetch_response *out,
+                       struct err *err);
+
+void http_fetch_response_fini(struct http_fetch_response *r);
+
+#endif /* COMMON_HTTP_FETCH_H */

@@ -1,0 +1,966 @@
+/* SPDX-License-Identifier: ISC */
+/* `cutover proxy`: flags, startup, workers, signals, configuration publication, deregistration
+ * draining, graceful retirement and binary upgrade. Everything here runs on the main thread;
+ * workers reach it only through the inbox below (acks and exits), woken with uv_async_send.
+ *
+ *   STARTING ──listeners bound, workers running──▶ SERVING ──SIGTERM, or upgrade handed over──▶
+ *   RETIRING (no accept; Connection: close; idle closes) ──all workers done or timeout──▶ exit 0
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/str.h"
+#include "proxy/access_log.h"
+#include "proxy/admin_api.h"
+#include "proxy/health.h"
+#include "proxy/listener.h"
+#include "proxy/proxy_conf.h"
+#include "proxy/target_group.h"
+#include "proxy/worker.h"
+
+#define ENV_FDS "CUTOVER_PROXY_FDS" /* "web=3,4;test=5,6;admin=7;ready=8" */
+#define DRAIN_TICK_MS 100
+#define MAX_WATCHERS 8
+#define MAX_INHERITED 512
+
+struct publication {
+    uint64_t seq;
+    proxy_published_cb cb;
+    void *ud;
+    struct publication *next;
+};
+
+/* Worker → main. */
+struct main_msg {
+    size_t worker;
+    uint64_t seq; /* acked generation; 0 for "exited" */
+    bool exited;
+    struct main_msg *next;
+};
+
+struct inherited {
+    char name[64];
+    int fds[MAX_INHERITED];
+    size_t n;
+};
+
+struct proxy {
+    uv_loop_t loop;
+    const char *conf_path;
+    struct proxy_conf *conf; /* ref: the current generation */
+    struct target_group_registry *registry;
+    struct listener *listeners;
+    struct worker **workers;
+    size_t nworkers;
+    struct access_log *access_log;
+    struct health *health;
+    struct admin_api *admin;
+    uv_signal_t sigs[4];
+    uv_async_t wake;
+    uv_mutex_t lock;        /* guards inbox */
+    struct main_msg *inbox; /* owned, under lock */
+    uv_timer_t drain_timer; /* while some target drains */
+    uv_timer_t shutdown_timer;
+    uint64_t seq;
+    uint64_t *acked;          /* owned: per worker, the newest generation it switched to */
+    struct publication *pubs; /* owned: pending, oldest first */
+    struct {
+        proxy_conf_watch_cb fn;
+        void *ud;
+    } watchers[MAX_WATCHERS];
+    size_t nwatchers;
+    bool retiring;
+    bool stopped;
+    size_t nexited;
+    char **argv; /* borrowed: for the binary upgrade */
+    char exe[4096];
+    uv_process_t child;
+    bool child_running;
+    uv_pipe_t ready_pipe; /* the new binary says it is serving */
+    bool upgrading;
+    struct inherited *inh; /* owned: fds handed to us by the previous binary */
+    size_t ninh;
+    int ready_fd; /* tell the previous binary we serve; -1 when none */
+};
+
+/* ---- accessors (proxy.h) ---- */
+
+uv_loop_t *
+proxy_loop(struct proxy *p)
+{
+    return &p->loop;
+}
+
+struct proxy_conf *
+proxy_acquire_conf(struct proxy *p)
+{
+    return proxy_conf_ref(p->conf);
+}
+
+struct target_group_registry *
+proxy_registry(struct proxy *p)
+{
+    return p->registry;
+}
+
+struct listener *
+proxy_listeners(struct proxy *p)
+{
+    return p->listeners;
+}
+
+size_t
+proxy_nworkers(const struct proxy *p)
+{
+    return p->nworkers;
+}
+
+bool
+proxy_is_retiring(const struct proxy *p)
+{
+    return p->retiring;
+}
+
+void
+proxy_watch_conf(struct proxy *p, proxy_conf_watch_cb fn, void *ud)
+{
+    ASSERT(p->nwatchers < MAX_WATCHERS);
+    p->watchers[p->nwatchers].fn = fn;
+    p->watchers[p->nwatchers].ud = ud;
+    p->nwatchers++;
+}
+
+static void
+notify_watchers(struct proxy *p)
+{
+    for (size_t i = 0; i < p->nwatchers; i++)
+        p->watchers[i].fn(p->watchers[i].ud, p->conf);
+}
+
+/* ---- deregistration ---- */
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_drain_tick(uv_timer_t *t);
+
+/* Targets of <old> missing from <next> start draining; targets of <next> that were draining
+ * (registered again) start over as new registrations. */
+static void
+diff_targets(struct proxy *p, const struct proxy_conf *old, const struct proxy_conf *next)
+{
+    bool draining = false;
+
+    for (size_t i = 0; old != NULL && i < old->ngroups; i++) {
+        const struct target_group *g = &old->groups[i];
+        for (size_t j = 0; j < g->ntargets; j++) {
+            struct target *t = g->targets[j];
+            enum target_state s = target_group_state(t);
+            if (proxy_conf_has_target(next, t) || s == TARGET_DRAINING || s == TARGET_UNUSED)
+                continue;
+            atomic_store(&t->drain_deadline_ms, mono_ms() + g->deregistration_delay_ms);
+            atomic_store(&t->drain_expired, false);
+            target_group_set_state(t, TARGET_DRAINING, TARGET_REASON_DEREGISTRATION);
+            log_info("target %s of %s draining (deregistration delay %llums)", t->addr.text,
+                     g->name, (unsigned long long)g->deregistration_delay_ms);
+            draining = true;
+        }
+    }
+    for (size_t i = 0; i < next->ngroups; i++) {
+        const struct target_group *g = &next->groups[i];
+        for (size_t j = 0; j < g->ntargets; j++) {
+            struct target *t = g->targets[j];
+            enum target_state s = target_group_state(t);
+            if (s != TARGET_DRAINING && s != TARGET_UNUSED)
+                continue;
+            atomic_store(&t->drain_deadline_ms, 0);
+            atomic_store(&t->drain_expired, false);
+            target_group_set_state(t, TARGET_INITIAL, TARGET_REASON_REGISTRATION_IN_PROGRESS);
+        }
+    }
+    if (draining && !uv_is_active((uv_handle_t *)&p->drain_timer))
+        uv_timer_start(&p->drain_timer, on_drain_tick, DRAIN_TICK_MS, DRAIN_TICK_MS);
+}
+
+struct drain_scan {
+    struct target *done[64]; /* finished this tick: forgotten after the scan */
+    size_t ndone;
+    bool expired; /* some target just passed its deadline */
+    bool any;     /* some target still drains */
+};
+
+static void
+scan_draining(void *ud, struct target *t)
+{
+    struct drain_scan *s = ud;
+    uint32_t in_flight = atomic_load(&t->in_flight);
+
+    if (target_group_state(t) != TARGET_DRAINING)
+        return;
+    if (in_flight == 0) {
+        if (s->ndone < sizeof(s->done) / sizeof(s->done[0]))
+            s->done[s->ndone++] = t;
+        else
+            s->any = true;
+        return;
+    }
+    s->any = true;
+    if (!atomic_load(&t->drain_expired) && mono_ms() >= atomic_load(&t->drain_deadline_ms)) {
+        atomic_store(&t->drain_expired, true);
+        log_warn("target %s of %s: deregistration delay over with %u requests in flight: "
+                 "cutting them",
+                 t->addr.text, t->group_name, in_flight);
+        s->expired = true;
+    }
+}
+
+static void
+on_drain_tick(uv_timer_t *timer)
+{
+    struct proxy *p = timer->data;
+    struct drain_scan s = {.ndone = 0};
+
+    target_group_registry_foreach(p->registry, scan_draining, &s);
+    for (size_t i = 0; i < s.ndone; i++) {
+        struct target *t = s.done[i];
+        log_info("target %s of %s deregistered", t->addr.text, t->group_name);
+        target_group_set_state(t, TARGET_UNUSED, TARGET_REASON_NOT_REGISTERED);
+        target_group_registry_forget(p->registry, t);
+    }
+    if (s.expired) {
+        for (size_t i = 0; i < p->nworkers; i++)
+            worker_drain_check(p->workers[i]);
+    }
+    if (!s.any)
+        uv_timer_stop(timer);
+}
+
+/* ---- publication ---- */
+
+static bool
+same_listeners(const struct proxy_conf *a, const struct proxy_conf *b)
+{
+    if (a->nlisteners != b->nlisteners)
+        return false;
+    for (size_t i = 0; i < a->nlisteners; i++) {
+        const struct proxy_conf_listener *l = proxy_conf_listener_find(b, a->listeners[i].name);
+        if (l == NULL || !addr_equal(&l->bind, &a->listeners[i].bind))
+            return false;
+    }
+    return true;
+}
+
+static int
+check_compatible(const struct proxy *p, const struct proxy_conf *next, struct err *err)
+{
+    if (!same_listeners(p->conf, next))
+        return err_set(err, -EINVAL,
+                       "%s: listeners or their binds changed (restart, or upgrade with SIGUSR2)",
+                       next->path);
+    if (next->workers != p->nworkers)
+        log_warn("%s: workers %u takes effect at the next restart or binary upgrade", next->path,
+                 next->workers);
+    if (!addr_equal(&next->admin, &p->conf->admin))
+        log_warn("%s: admin %s takes effect at the next restart or binary upgrade", next->path,
+                 next->admin.text);
+    return 0;
+}
+
+int
+proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, void *ud,
+              struct err *err)
+{
+    struct publication *pub, **pp;
+    struct proxy_conf *old = p->conf;
+    int rc;
+
+    if (p->retiring) {
+        proxy_conf_unref(next);
+        return err_set(err, -ECANCELED, "the proxy is shutting down");
+    }
+    if ((rc = check_compatible(p, next, err)) != 0) {
+        proxy_conf_unref(next);
+        return rc;
+    }
+    next->seq = ++p->seq;
+    p->conf = next;
+    diff_targets(p, old, next);
+    pub = mem_calloc(1, sizeof(*pub));
+    pub->seq = next->seq;
+    pub->cb = cb;
+    pub->ud = ud;
+    for (pp = &p->pubs; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = pub;
+    for (size_t i = 0; i < p->nworkers; i++)
+        worker_publish(p->workers[i], next, next->seq);
+    notify_watchers(p);
+    proxy_conf_unref(old);
+    log_info("configuration generation %llu published", (unsigned long long)next->seq);
+    return 0;
+}
+
+/* Runs the callbacks of the publications every worker has switched to (oldest first), or of
+ * all of them with <status> < 0 when the proxy stops. */
+static void
+complete_publications(struct proxy *p, int status)
+{
+    while (p->pubs != NULL) {
+        struct publication *pub = p->pubs;
+        for (size_t i = 0; status == 0 && i < p->nworkers; i++) {
+            if (p->acked[i] < pub->seq)
+                return;
+        }
+        p->pubs = pub->next;
+        if (pub->cb != NULL)
+            pub->cb(pub->ud, status);
+        free(pub);
+    }
+}
+
+/* ---- worker → main ---- */
+
+static void
+post_main(struct proxy *p, size_t worker, uint64_t seq, bool exited)
+{
+    struct main_msg *m = mem_calloc(1, sizeof(*m));
+    struct main_msg **pp;
+
+    m->worker = worker;
+    m->seq = seq;
+    m->exited = exited;
+    uv_mutex_lock(&p->lock);
+    for (pp = &p->inbox; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = m;
+    uv_mutex_unlock(&p->lock);
+    uv_async_send(&p->wake);
+}
+
+static void
+hook_acked(void *ud, size_t id, uint64_t seq)
+{
+    post_main(ud, id, seq, false);
+}
+
+static void
+hook_exited(void *ud, size_t id)
+{
+    post_main(ud, id, 0, true);
+}
+
+static void stop_everything(struct proxy *p);
+
+static void
+on_wake(uv_async_t *a)
+{
+    struct proxy *p = a->data;
+    struct main_msg *m, *next;
+
+    uv_mutex_lock(&p->lock);
+    m = p->inbox;
+    p->inbox = NULL;
+    uv_mutex_unlock(&p->lock);
+    for (; m != NULL; m = next) {
+        next = m->next;
+        if (m->exited)
+            p->nexited++;
+        else if (m->seq > p->acked[m->worker])
+            p->acked[m->worker] = m->seq;
+        free(m);
+    }
+    complete_publications(p, 0);
+    if (p->retiring && p->nexited == p->nworkers)
+        stop_everything(p);
+}
+
+/* ---- shutdown ---- */
+
+static void
+on_closed_quietly(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void
+stop_everything(struct proxy *p)
+{
+    if (p->stopped)
+        return;
+    p->stopped = true;
+    log_info("proxy stopped");
+    for (size_t i = 0; i < p->nworkers; i++)
+        worker_stop(p->workers[i]);
+    for (size_t i = 0; i < p->nworkers; i++)
+        worker_join(p->workers[i]);
+    p->nworkers = 0;
+    complete_publications(p, -ECANCELED);
+    for (size_t i = 0; i < sizeof(p->sigs) / sizeof(p->sigs[0]); i++)
+        uv_close((uv_handle_t *)&p->sigs[i], on_closed_quietly);
+    uv_close((uv_handle_t *)&p->wake, on_closed_quietly);
+    uv_close((uv_handle_t *)&p->drain_timer, on_closed_quietly);
+    uv_close((uv_handle_t *)&p->shutdown_timer, on_closed_quietly);
+    if (p->upgrading)
+        uv_close((uv_handle_t *)&p->ready_pipe, on_closed_quietly);
+    if (p->child_running)
+        uv_close((uv_handle_t *)&p->child, on_closed_quietly);
+}
+
+static void
+on_shutdown_timeout(uv_timer_t *t)
+{
+    struct proxy *p = t->data;
+
+    log_warn("shutdown timeout: closing the connections still open");
+    stop_everything(p);
+}
+
+/* Stops accepting and lets connections finish. <handed_over>: a new binary owns the sockets. */
+static void
+retire(struct proxy *p, bool handed_over)
+{
+    if (p->retiring)
+        return;
+    p->retiring = true;
+    log_info("retiring%s: no new connections, finishing requests (up to %llums)",
+             handed_over ? " after the binary upgrade" : "",
+             (unsigned long long)p->conf->shutdown_timeout_ms);
+    if (p->admin != NULL) {
+        admin_api_stop(p->admin);
+        p->admin = NULL;
+    }
+    if (p->health != NULL) {
+        health_stop(p->health);
+        p->health = NULL;
+    }
+    for (size_t i = 0; i < p->nworkers; i++)
+        worker_retire(p->workers[i]);
+    if (!handed_over) {
+        /* nobody else holds the sockets: close them so connects are refused at once */
+        for (struct listener *l = p->listeners; l != NULL; l = l->next) {
+            for (size_t i = 0; i < l->nfds; i++) {
+                if (l->fds[i] >= 0)
+                    close(l->fds[i]);
+                l->fds[i] = -1;
+            }
+        }
+    }
+    uv_timer_start(&p->shutdown_timer, on_shutdown_timeout, p->conf->shutdown_timeout_ms + 1, 0);
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+static void
+reload(struct proxy *p)
+{
+    struct proxy_conf *check = NULL, *next = NULL;
+    struct err err = {0};
+
+    log_info("reloading %s", p->conf_path);
+    /* validate without touching the registry first, so a refused file registers nothing */
+    if (proxy_conf_load(&check, p->conf_path, NULL, &err) != 0 ||
+        check_compatible(p, check, &err) != 0) {
+        log_error("reload failed, keeping the running configuration: %s", err.msg);
+        proxy_conf_unref(check);
+        return;
+    }
+    proxy_conf_unref(check);
+    if (proxy_conf_load(&next, p->conf_path, p->registry, &err) != 0 ||
+        proxy_publish(p, next, NULL, NULL, &err) != 0) {
+        log_error("reload failed, keeping the running configuration: %s", err.msg);
+        return;
+    }
+}
+
+/* ---- binary upgrade (SIGUSR2) ---- */
+
+static void
+on_child_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    struct proxy *p = proc->data;
+
+    log_info("new binary (pid %d) exited: status %lld signal %d", proc->pid, (long long)status,
+             sig);
+    p->child_running = false;
+    uv_close((uv_handle_t *)proc, on_closed_quietly);
+}
+
+static void
+on_ready_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char byte[16];
+
+    (void)h;
+    (void)hint;
+    *buf = uv_buf_init(byte, sizeof(byte));
+}
+
+static void
+on_ready_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct proxy *p = s->data;
+
+    (void)buf;
+    if (nread == 0)
+        return;
+    uv_read_stop(s);
+    uv_close((uv_handle_t *)s, on_closed_quietly);
+    p->upgrading = false;
+    if (nread > 0) {
+        log_info("new binary is serving: handing over");
+        retire(p, true);
+    } else {
+        log_error("binary upgrade failed: the new process exited before serving; still serving");
+    }
+}
+
+/* Appends "name=fd,fd;" to <env> for <nfds> fds mapped to child fds starting at *next. */
+static void
+map_fds(struct buf *env, const char *name, const int *fds, size_t nfds, uv_stdio_container_t *st,
+        int *next)
+{
+    buf_appendf(env, "%s%s=", env->len > strlen(ENV_FDS) + 1 ? ";" : "", name);
+    for (size_t i = 0; i < nfds; i++) {
+        st[*next].flags = UV_INHERIT_FD;
+        st[*next].data.fd = fds[i];
+        buf_appendf(env, "%s%d", i ? "," : "", *next);
+        (*next)++;
+    }
+}
+
+static size_t
+count_fds(const struct proxy *p)
+{
+    size_t n = 3 + 2;
+
+    for (struct listener *l = p->listeners; l != NULL; l = l->next)
+        n += l->nfds;
+    return n;
+}
+
+static int
+spawn_upgrade(struct proxy *p, int ready_w, struct err *err)
+{
+    extern char **environ;
+    size_t nst = count_fds(p), nenv = 0;
+    uv_stdio_container_t *st = mem_calloc(nst, sizeof(*st));
+    uv_process_options_t opt = {0};
+    struct buf env;
+    char **envp;
+    int next = 3, admin_fd = admin_api_fd(p->admin), rc;
+
+    buf_init(&env);
+    buf_append_str(&env, ENV_FDS "=");
+    for (int i = 0; i < 3; i++) {
+        st[i].flags = UV_INHERIT_FD;
+        st[i].data.fd = i;
+    }
+    for (struct listener *l = p->listeners; l != NULL; l = l->next)
+        map_fds(&env, l->name, l->fds, l->nfds, st, &next);
+    map_fds(&env, "admin", &admin_fd, 1, st, &next);
+    map_fds(&env, "ready", &ready_w, 1, st, &next);
+    for (char **e = environ; *e != NULL; e++)
+        nenv++;
+    envp = mem_calloc(nenv + 2, sizeof(*envp));
+    nenv = 0;
+    for (char **e = environ; *e != NULL; e++) {
+        if (!str_has_prefix(*e, ENV_FDS "="))
+            envp[nenv++] = *e;
+    }
+    envp[nenv++] = env.data;
+    opt.file = p->exe;
+    opt.args = p->argv;
+    opt.env = envp;
+    opt.stdio = st;
+    opt.stdio_count = next;
+    opt.exit_cb = on_child_exit;
+    p->child.data = p;
+    rc = uv_spawn(&p->loop, &p->child, &opt);
+    if (rc == 0) {
+        p->child_running = true;
+        log_info("binary upgrade: started %s (pid %d)", p->exe, p->child.pid);
+    } else {
+        err_set(err, rc, "binary upgrade: spawn %s: %s", p->exe, uv_strerror(rc));
+    }
+    free(envp);
+    buf_fini(&env);
+    free(st);
+    return rc;
+}
+
+static void
+upgrade(struct proxy *p)
+{
+    struct err err = {0};
+    uv_file fds[2];
+    int rc;
+
+    if (p->upgrading || p->retiring || p->admin == NULL) {
+        log_warn("binary upgrade refused: %s", p->retiring    ? "retiring"
+                                               : p->upgrading ? "already upgrading"
+                                                              : "no admin socket");
+        return;
+    }
+    if ((rc = uv_pipe(fds, 0, 0)) != 0) {
+        log_error("binary upgrade: pipe: %s", uv_strerror(rc));
+        return;
+    }
+    rc = spawn_upgrade(p, fds[1], &err);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        log_error("%s", err.msg);
+        return;
+    }
+    uv_pipe_init(&p->loop, &p->ready_pipe, 0);
+    p->ready_pipe.data = p;
+    uv_pipe_open(&p->ready_pipe, fds[0]);
+    p->upgrading = true;
+    uv_read_start((uv_stream_t *)&p->ready_pipe, on_ready_alloc, on_ready_read);
+}
+
+/* ---- signals ---- */
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    struct proxy *p = h->data;
+
+    switch (signum) {
+    case SIGTERM:
+    case SIGINT:
+        log_info("signal %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        retire(p, false);
+        return;
+    case SIGHUP:
+        if (!p->retiring)
+            reload(p);
+        return;
+    case SIGUSR2:
+        log_info("signal SIGUSR2: binary upgrade");
+        upgrade(p);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- startup ---- */
+
+/* Parses CUTOVER_PROXY_FDS from the previous binary. Returns 0 (nothing or parsed) or -EINVAL. */
+static int
+parse_inherited(struct proxy *p, struct err *err)
+{
+    const char *env = getenv(ENV_FDS);
+    char *copy, *save = NULL, *item;
+
+    p->ready_fd = -1;
+    if (env == NULL || *env == '\0')
+        return 0;
+    copy = mem_strdup(env);
+    p->inh = mem_calloc(64, sizeof(*p->inh));
+    for (item = strtok_r(copy, ";", &save); item != NULL; item = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(item, '='), *s2 = NULL, *num;
+        struct inherited *in;
+        if (eq == NULL || p->ninh == 64)
+            goto bad;
+        *eq = '\0';
+        in = &p->inh[p->ninh++];
+        str_copy(in->name, item, sizeof(in->name));
+        for (num = strtok_r(eq + 1, ",", &s2); num != NULL; num = strtok_r(NULL, ",", &s2)) {
+            uint32_t fd;
+            if (str_to_u32(num, &fd, 3, 65535) != 0 || in->n == MAX_INHERITED)
+                goto bad;
+            in->fds[in->n++] = (int)fd;
+        }
+    }
+    free(copy);
+    unsetenv(ENV_FDS);
+    return 0;
+bad:
+    free(copy);
+    return err_set(err, -EINVAL, "%s: malformed (expected name=fd,fd;…)", ENV_FDS);
+}
+
+static const struct inherited *
+find_inherited(const struct proxy *p, const char *name)
+{
+    for (size_t i = 0; i < p->ninh; i++) {
+        if (strcmp(p->inh[i].name, name) == 0)
+            return &p->inh[i];
+    }
+    return NULL;
+}
+
+static int
+open_listeners(struct proxy *p, struct err *err)
+{
+    struct listener **tail = &p->listeners;
+    int rc;
+
+    for (size_t i = 0; i < p->conf->nlisteners; i++) {
+        const struct proxy_conf_listener *lc = &p->conf->listeners[i];
+        const struct inherited *in = find_inherited(p, lc->name);
+        struct listener *l;
+        rc = listener_new(&l, lc->name, &lc->bind, p->nworkers, in ? in->fds : NULL, in ? in->n : 0,
+                          err);
+        if (rc != 0)
+            return rc;
+        *tail = l;
+        tail = &l->next;
+    }
+    /* inherited sockets of listeners this configuration no longer has */
+    for (size_t i = 0; i < p->ninh; i++) {
+        if (strcmp(p->inh[i].name, "admin") != 0 && strcmp(p->inh[i].name, "ready") != 0 &&
+            proxy_conf_listener_find(p->conf, p->inh[i].name) == NULL) {
+            for (size_t j = 0; j < p->inh[i].n; j++)
+                close(p->inh[i].fds[j]);
+        }
+    }
+    return 0;
+}
+
+static int
+start_workers(struct proxy *p, struct err *err)
+{
+    static const struct worker_hooks hooks_template = {hook_acked, hook_exited, NULL};
+    struct worker_hooks hooks = hooks_template;
+    int rc;
+
+    hooks.ud = p;
+    p->workers = mem_calloc(p->nworkers, sizeof(*p->workers));
+    p->acked = mem_calloc(p->nworkers, sizeof(*p->acked));
+    for (size_t i = 0; i < p->nworkers; i++) {
+        rc = worker_start(&p->workers[i], i, p->nworkers, p->conf, p->listeners, p->access_log,
+                          &hooks, err);
+        if (rc != 0)
+            return rc;
+        p->acked[i] = p->conf->seq;
+    }
+    return 0;
+}
+
+static void
+init_loop_handles(struct proxy *p)
+{
+    static const int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+
+    uv_loop_init(&p->loop);
+    uv_mutex_init(&p->lock);
+    uv_async_init(&p->loop, &p->wake, on_wake);
+    p->wake.data = p;
+    uv_timer_init(&p->loop, &p->drain_timer);
+    p->drain_timer.data = p;
+    uv_timer_init(&p->loop, &p->shutdown_timer);
+    p->shutdown_timer.data = p;
+    for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
+        uv_signal_init(&p->loop, &p->sigs[i]);
+        p->sigs[i].data = p;
+        uv_signal_start(&p->sigs[i], on_signal, signums[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+tell_previous_binary(struct proxy *p)
+{
+    const struct inherited *ready = find_inherited(p, "ready");
+
+    if (ready == NULL || ready->n != 1)
+        return;
+    if (write(ready->fds[0], "1", 1) != 1)
+        log_warn("could not tell the previous binary to retire: %s", strerror(errno));
+    close(ready->fds[0]);
+}
+
+static int
+start(struct proxy *p, struct err *err)
+{
+    const struct inherited *admin;
+    int rc;
+
+    if ((rc = parse_inherited(p, err)) != 0 || (rc = open_listeners(p, err)) != 0)
+        return rc;
+    init_loop_handles(p);
+    if ((rc = start_workers(p, err)) != 0)
+        return rc;
+    p->health = health_new(&p->loop);
+    health_update(p->health, p->conf);
+    proxy_watch_conf(p, health_update, p->health);
+    admin = find_inherited(p, "admin");
+    if ((rc = admin_api_start(&p->admin, p, admin ? admin->fds[0] : -1, err)) != 0)
+        return rc;
+    log_info("proxy serving: %zu listeners, %zu workers, generation %llu", p->conf->nlisteners,
+             p->nworkers, (unsigned long long)p->conf->seq);
+    tell_previous_binary(p);
+    return 0;
+}
+
+static void
+teardown(struct proxy *p)
+{
+    struct listener *l, *next;
+
+    proxy_conf_unref(p->conf);
+    target_group_registry_free(p->registry);
+    for (l = p->listeners; l != NULL; l = next) {
+        next = l->next;
+        listener_free(l);
+    }
+    if (p->access_log != NULL)
+        access_log_close(p->access_log);
+    free(p->workers);
+    free(p->acked);
+    free(p->inh);
+    uv_mutex_destroy(&p->lock);
+}
+
+/* ---- flags ---- */
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: cutover proxy -c FILE [--check] [--log-level error|warn|info|debug]\n"
+                 "                     [--access-log PATH|-]\n"
+                 "       cutover proxy <verb> … (describe-target-health, modify-listener, …)\n"
+                 "see docs/man/cutover-proxy.md\n");
+}
+
+struct flags {
+    const char *conf;
+    const char *access_log;
+    bool check;
+    enum log_level level;
+};
+
+static int
+parse_flags(int argc, char **argv, struct flags *f)
+{
+    static const struct option opts[] = {
+        {"conf", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"access-log", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    f->level = LOG_INFO;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            f->conf = optarg;
+            break;
+        case 'k':
+            f->check = true;
+            break;
+        case 'l':
+            if (log_level_parse(optarg, &f->level) != 0) {
+                fprintf(stderr, "cutover proxy: invalid --log-level '%s'\n", optarg);
+                return ERR_EXIT_USAGE;
+            }
+            break;
+        case 'a':
+            f->access_log = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            usage(stderr);
+            return ERR_EXIT_USAGE;
+        }
+    }
+    if (f->conf == NULL || optind != argc) {
+        usage(stderr);
+        return ERR_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int
+run_proxy(struct proxy *p, const struct flags *f)
+{
+    struct err err = {0};
+    struct proxy_conf *first = NULL;
+    ssize_t n;
+
+    if (proxy_conf_load(&first, f->conf, NULL, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return ERR_EXIT_USAGE;
+    }
+    p->nworkers = first->workers;
+    proxy_conf_unref(first);
+    p->registry = target_group_registry_new(p->nworkers);
+    if (proxy_conf_load(&p->conf, f->conf, p->registry, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return ERR_EXIT_USAGE;
+    }
+    p->conf->seq = ++p->seq;
+    if (f->access_log != NULL && access_log_open(&p->access_log, f->access_log, &err) != 0) {
+        fprintf(stderr, "cutover proxy: %s\n", err.msg);
+        return ERR_EXIT_FAILED;
+    }
+    n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+    p->exe[n > 0 ? n : 0] = '\0';
+    if (start(p, &err) != 0) {
+        log_error("%s", err.msg);
+        return ERR_EXIT_FAILED;
+    }
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    if (p->health != NULL)
+        health_stop(p->health);
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&p->loop);
+    return ERR_EXIT_OK;
+}
+
+int
+proxy_main(int argc, char **argv)
+{
+    struct proxy *p;
+    struct flags f = {0};
+    struct err err = {0};
+    struct proxy_conf *c = NULL;
+    int rc;
+
+    if ((rc = parse_flags(argc, argv, &f)) != 0)
+        return rc < 0 ? ERR_EXIT_OK : rc;
+    log_init("proxy", f.level);
+    if (f.check) {
+        if (proxy_conf_load(&c, f.conf, NULL, &err) != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return ERR_EXIT_USAGE;
+        }
+        proxy_conf_unref(c);
+        printf("ok\n");
+        return ERR_EXIT_OK;
+    }
+    p = mem_calloc(1, sizeof(*p));
+    p->conf_path = f.conf;
+    p->argv = argv - 1; /* "cutover" "proxy" …: the same argv for a binary upgrade */
+    rc = run_proxy(p, &f);
+    teardown(p);
+    free(p);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: ISC */
+/* `cutover proxy`: the root object and its wiring. The main thread runs one uv loop with the
+ * admin API, the health checker, signals and configuration publication; workers (worker.c)
+ * each run their own loop and serve connections. Everything in this header is main-thread
+ * only unless it says otherwise.
+ *
+ * Publication: proxy_publish() makes a generation current on the main thread at once, then
+ * hands it to every worker (uv_async_send); each worker swaps its pointer on its own loop and
+ * acks; the completion callback runs once every worker acked, so an admin call that waits for
+ * it answers only when the change is in force everywhere. Targets present in the previous
+ * generation and absent from the new one start draining (deregistration delay). */
+#ifndef PROXY_PROXY_H
+#define PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+struct err;
+struct listener;
+struct proxy_conf;
+struct target_group_registry;
+
+struct proxy; /* opaque: the root, created by proxy_main */
+
+/* `cutover proxy -c FILE [--check] [--log-level L] [--access-log PATH|-]`; see
+ * docs/man/cutover-proxy.md. Returns the exit status. */
+int proxy_main(int argc, char **argv);
+
+uv_loop_t *proxy_loop(struct proxy *p);
+
+/* The current generation (the newest published), with a new ref: release with
+ * proxy_conf_unref(). Never NULL once the proxy runs. */
+struct proxy_conf *proxy_acquire_conf(struct proxy *p);
+
+/* The registry of live targets (including draining ones), for the health checker, the admin
+ * API and proxy_conf_add_targets(). */
+struct target_group_registry *proxy_registry(struct proxy *p);
+
+/* The listeners (sockets + counters), linked by ->next; for metrics. */
+struct listener *proxy_listeners(struct proxy *p);
+
+/* Worker count (= stats slots); fixed for the life of the process. */
+size_t proxy_nworkers(const struct proxy *p);
+
+/* Called once every worker switched to the published generation (status 0), or when the
+ * proxy shuts down first (-ECANCELED). */
+typedef void (*proxy_published_cb)(void *ud, int status);
+
+/* Makes <next> current and sends it to every worker; takes ownership of the caller's ref.
+ * Returns 0 and runs <cb> (may be NULL) later from the loop, never from inside this call; or a
+ * negative errno and a message (the generation is dropped, cb never runs): -EINVAL when <next>
+ * changes what cannot change at run time (the set of listeners and their binds, the worker
+ * count, the admin address) — proxy_conf_clone() results never do. */
+int proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, void *ud,
+                  struct err *err);
+
+/* <fn> runs on the main thread every time a new generation becomes current (right after
+ * proxy_publish switched p's pointer, before workers ack), and on target state changes made by
+ * deregistration (draining → unused). Used by the health checker to add and drop probes.
+ * At most 8 watchers. */
+typedef void (*proxy_conf_watch_cb)(void *ud, struct proxy_conf *conf);
+void proxy_watch_conf(struct proxy *p, proxy_conf_watch_cb fn, void *ud);
+
+/* True once SIGTERM (or a binary upgrade handover) started retiring the process. */
+bool proxy_is_retiring(const struct proxy *p);
+
+#endif /* PROXY_PROXY_H */

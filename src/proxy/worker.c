@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: ISC */
+/* Worker threads. The inbox is the only shared structure (a mutex-guarded list, touched a few
+ * times per configuration change); everything else a worker uses is its own or immutable. */
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/conn.h"
+#include "proxy/listener.h"
+#include "proxy/proxy_conf.h"
+#include "proxy/upstream.h"
+
+enum worker_msg_kind {
+    MSG_CONF = 0,    /* switch to a new generation and ack */
+    MSG_DRAIN_CHECK, /* some target's deregistration delay expired */
+    MSG_RETIRE,      /* stop accepting, finish, then report */
+    MSG_STOP,        /* close everything now */
+};
+
+struct worker_msg {
+    enum worker_msg_kind kind;
+    struct proxy_conf *conf; /* MSG_CONF: a ref */
+    uint64_t seq;
+    struct worker_msg *next;
+};
+
+static void
+post(struct worker *w, enum worker_msg_kind kind, struct proxy_conf *conf, uint64_t seq)
+{
+    struct worker_msg *m = mem_calloc(1, sizeof(*m));
+    struct worker_msg **pp;
+
+    m->kind = kind;
+    m->conf = conf;
+    m->seq = seq;
+    uv_mutex_lock(&w->lock);
+    for (pp = &w->inbox; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = m;
+    uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wake);
+}
+
+void
+worker_publish(struct worker *w, struct proxy_conf *conf, uint64_t seq)
+{
+    post(w, MSG_CONF, proxy_conf_ref(conf), seq);
+}
+
+void
+worker_drain_check(struct worker *w)
+{
+    post(w, MSG_DRAIN_CHECK, NULL, 0);
+}
+
+void
+worker_retire(struct worker *w)
+{
+    post(w, MSG_RETIRE, NULL, 0);
+}
+
+void
+worker_stop(struct worker *w)
+{
+    post(w, MSG_STOP, NULL, 0);
+}
+
+/* ---- on the worker thread ---- */
+
+static void
+check_exit(struct worker *w)
+{
+    if (w->retiring && !w->stopping && w->nconns == 0 && !w->exited_sent) {
+        w->exited_sent = true;
+        w->hooks.exited(w->hooks.ud, w->id);
+    }
+}
+
+void
+worker_conn_gone(struct worker *w)
+{
+    check_exit(w);
+}
+
+static void
+on_listen_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void
+close_listens(struct worker *w)
+{
+    for (size_t i = 0; i < w->nlistens; i++) {
+        if (!w->listens[i].closed) {
+            w->listens[i].closed = true;
+            uv_close((uv_handle_t *)&w->listens[i].tcp, on_listen_closed);
+        }
+    }
+}
+
+static void
+on_wake_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void
+handle(struct worker *w, struct worker_msg *m)
+{
+    struct proxy_conf *old;
+
+    switch (m->kind) {
+    case MSG_CONF:
+        old = w->conf;
+        w->conf = m->conf;
+        proxy_conf_unref(old);
+        upstream_pool_prune(w->pool);
+        w->hooks.acked(w->hooks.ud, w->id, m->seq);
+        return;
+    case MSG_DRAIN_CHECK:
+        upstream_pool_prune(w->pool);
+        for (struct conn *c = w->conns; c != NULL; c = conn_next(c))
+            conn_drain_check(c);
+        return;
+    case MSG_RETIRE:
+        w->retiring = true;
+        close_listens(w);
+        for (struct conn *c = w->conns; c != NULL; c = conn_next(c))
+            conn_retire(c);
+        check_exit(w);
+        return;
+    case MSG_STOP:
+        if (w->stopping)
+            return;
+        w->stopping = true;
+        close_listens(w);
+        for (struct conn *c = w->conns; c != NULL; c = conn_next(c))
+            conn_abort(c);
+        upstream_pool_free(w->pool);
+        w->pool = NULL;
+        uv_close((uv_handle_t *)&w->wake, on_wake_closed);
+        return;
+    }
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    struct worker_msg *m, *next;
+
+    uv_mutex_lock(&w->lock);
+    m = w->inbox;
+    w->inbox = NULL;
+    uv_mutex_unlock(&w->lock);
+    for (; m != NULL; m = next) {
+        next = m->next;
+        if (w->stopping && m->kind == MSG_CONF)
+            proxy_conf_unref(m->conf);
+        else if (!w->stopping)
+            handle(w, m);
+        free(m);
+    }
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+    struct worker_listen *wl = server->data;
+    struct worker *w = wl->w;
+
+    if (status < 0) {
+        log_warn("listener %s: accept: %s", wl->listener->name, uv_strerror(status));
+        return;
+    }
+    if (w->retiring || w->stopping)
+        return;
+    (void)conn_accept(w, wl, server);
+}
+
+static void
+run(void *arg)
+{
+    struct worker *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static int
+open_listens(struct worker *w, size_t nworkers, struct listener *listeners, struct err *err)
+{
+    size_t n = 0;
+    int rc;
+
+    for (struct listener *l = listeners; l != NULL; l = l->next) {
+        for (size_t j = 0; j < l->nfds; j++)
+            n += j % nworkers == w->id;
+    }
+    w->listens = mem_calloc(n + 1, sizeof(*w->listens));
+    for (struct listener *l = listeners; l != NULL; l = l->next) {
+        for (size_t j = 0; j < l->nfds; j++) {
+            struct worker_listen *wl;
+            int fd;
+            if (j % nworkers != w->id)
+                continue;
+            wl = &w->listens[w->nlistens++];
+            wl->listener = l;
+            wl->w = w;
+            uv_tcp_init(&w->loop, &wl->tcp);
+            wl->tcp.data = wl;
+            fd = dup(l->fds[j]);
+            if (fd < 0 || (rc = uv_tcp_open(&wl->tcp, fd)) != 0 ||
+                (rc = uv_listen((uv_stream_t *)&wl->tcp, 4096, on_connection)) != 0) {
+                rc = fd < 0 ? -errno : rc;
+                return err_set(err, rc, "listener %s: %s", l->name, uv_strerror(rc));
+            }
+        }
+    }
+    return 0;
+}
+
+int
+worker_start(struct worker **out, size_t id, size_t nworkers, struct proxy_conf *conf,
+             struct listener *listeners, struct access_log *log, const struct worker_hooks *hooks,
+             struct err *err)
+{
+    struct worker *w = mem_calloc(1, sizeof(*w));
+    int rc;
+
+    w->id = id;
+    w->hooks = *hooks;
+    w->conf = proxy_conf_ref(conf);
+    w->access_log = log;
+    w->rbuf = mem_alloc(WORKER_READ_BUF);
+    buf_init(&w->scratch);
+    if ((rc = uv_loop_init(&w->loop)) != 0)
+        return err_set(err, rc, "worker %zu: %s", id, uv_strerror(rc));
+    uv_mutex_init(&w->lock);
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    w->pool = upstream_pool_new(w);
+    if ((rc = open_listens(w, nworkers, listeners, err)) != 0)
+        return rc; /* startup failure: the process exits */
+    if ((rc = uv_thread_create(&w->thread, run, w)) != 0)
+        return err_set(err, rc, "worker %zu: thread: %s", id, uv_strerror(rc));
+    *out = w;
+    return 0;
+}
+
+void
+worker_join(struct worker *w)
+{
+    struct worker_msg *m, *next;
+
+    uv_thread_join(&w->thread);
+    uv_loop_close(&w->loop);
+    for (m = w->inbox; m != NULL; m = next) {
+        next = m->next;
+        if (m->kind == MSG_CONF)
+            proxy_conf_unref(m->conf);
+        free(m);
+    }
+    uv_mutex_destroy(&w->lock);
+    proxy_conf_unref(w->conf);
+    buf_fini(&w->scratch);
+    free(w->rbuf);
+    free(w->listens);
+    free(w);
+}
