@@ -20,4 +20,11 @@ check() { # dir, allowed include prefixes (space separated)
 check common common
 check protocol protocol common
 for c in $components; do check "$c" "$c" protocol common; done
+# Module basenames are unique across src/ (their prefix is their name, STYLE.md §2).
+dups=$(find src -name '*.c' -printf '%f\n' | sort | uniq -d)
+if [ -n "$dups" ]; then
+    echo "module names used in more than one src/ directory (prefix them with the component): $dups" >&2
+    fail=1
+fi
+[ $fail = 0 ] && echo "check-layering: ok"
 exit $fail

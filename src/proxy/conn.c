@@ -33,7 +33,7 @@
 #include "proxy/proxy_conf.h"
 #include "proxy/target_group.h"
 #include "proxy/upstream.h"
-#include "proxy/worker.h"
+#include "proxy/proxy_worker.h"
 
 enum conn_state {
     CONN_IDLE = 0,   /* waiting for a request head (keep-alive idle) */
@@ -106,8 +106,8 @@ struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     enum conn_state state;
-    struct worker *w;
-    struct worker_listen *wl;
+    struct proxy_worker *w;
+    struct proxy_worker_listen *wl;
     uint64_t id;
     struct http1_parser *parser; /* owned: requests */
     struct outq out;             /* to the client */
@@ -376,7 +376,7 @@ send_response_head(struct conn *c, const struct http1_head *h, bool interim)
 static const struct proxy_conf_listener *
 listener_conf(struct conn *c, struct proxy_conf *conf)
 {
-    struct worker_listen *wl = c->wl;
+    struct proxy_worker_listen *wl = c->wl;
 
     if (wl->cache_seq != conf->seq || wl->cache_lconf == NULL) {
         wl->cache_lconf = proxy_conf_listener_find(conf, wl->listener->name);
@@ -784,7 +784,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     struct conn *c = h->data;
 
     (void)hint;
-    *buf = uv_buf_init(c->w->rbuf, WORKER_READ_BUF);
+    *buf = uv_buf_init(c->w->rbuf, PROXY_WORKER_READ_BUF);
 }
 
 static void
@@ -1036,7 +1036,7 @@ static void
 on_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
-    struct worker *w = c->w;
+    struct proxy_worker *w = c->w;
 
     if (--c->pending_closes > 0)
         return;
@@ -1052,7 +1052,7 @@ on_closed(uv_handle_t *h)
     outq_fini(&c->out);
     buf_fini(&c->held);
     free(c);
-    worker_conn_gone(w);
+    proxy_worker_conn_gone(w);
 }
 
 static void
@@ -1113,7 +1113,7 @@ conn_drain_check(struct conn *c)
 }
 
 int
-conn_accept(struct worker *w, struct worker_listen *wl, uv_stream_t *server)
+conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t *server)
 {
     struct conn *c = mem_calloc(1, sizeof(*c));
     const struct proxy_conf_listener *lc;

@@ -8,12 +8,12 @@
 #include <uv.h>
 
 struct conn;
-struct worker;
-struct worker_listen;
+struct proxy_worker;
+struct proxy_worker_listen;
 
 /* Accepts one connection from <server> (a listening handle of <wl>). Returns 0 or a negative
  * errno (the connection, if any, is gone). */
-int conn_accept(struct worker *w, struct worker_listen *wl, uv_stream_t *server);
+int conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t *server);
 
 /* The worker is retiring: idle connections close soon, busy ones answer their current or next
  * response with Connection: close. */

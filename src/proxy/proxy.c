@@ -28,7 +28,7 @@
 #include "proxy/listener.h"
 #include "proxy/proxy_conf.h"
 #include "proxy/target_group.h"
-#include "proxy/worker.h"
+#include "proxy/proxy_worker.h"
 
 #define ENV_FDS "CUTOVER_PROXY_FDS" /* "web=3,4;test=5,6;admin=7;ready=8" */
 #define DRAIN_TICK_MS 100
@@ -62,7 +62,7 @@ struct proxy {
     struct proxy_conf *conf; /* ref: the current generation */
     struct target_group_registry *registry;
     struct listener *listeners;
-    struct worker **workers;
+    struct proxy_worker **workers;
     size_t nworkers;
     struct access_log *access_log;
     struct health *health;
@@ -247,7 +247,7 @@ on_drain_tick(uv_timer_t *timer)
     }
     if (s.expired) {
         for (size_t i = 0; i < p->nworkers; i++)
-            worker_drain_check(p->workers[i]);
+            proxy_worker_drain_check(p->workers[i]);
     }
     if (!s.any)
         uv_timer_stop(timer);
@@ -311,7 +311,7 @@ proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, v
         ;
     *pp = pub;
     for (size_t i = 0; i < p->nworkers; i++)
-        worker_publish(p->workers[i], next, next->seq);
+        proxy_worker_publish(p->workers[i], next, next->seq);
     notify_watchers(p);
     proxy_conf_unref(old);
     log_info("configuration generation %llu published", (unsigned long long)next->seq);
@@ -408,9 +408,9 @@ stop_everything(struct proxy *p)
     p->stopped = true;
     log_info("proxy stopped");
     for (size_t i = 0; i < p->nworkers; i++)
-        worker_stop(p->workers[i]);
+        proxy_worker_stop(p->workers[i]);
     for (size_t i = 0; i < p->nworkers; i++)
-        worker_join(p->workers[i]);
+        proxy_worker_join(p->workers[i]);
     p->nworkers = 0;
     complete_publications(p, -ECANCELED);
     for (size_t i = 0; i < sizeof(p->sigs) / sizeof(p->sigs[0]); i++)
@@ -452,7 +452,7 @@ retire(struct proxy *p, bool handed_over)
         p->health = NULL;
     }
     for (size_t i = 0; i < p->nworkers; i++)
-        worker_retire(p->workers[i]);
+        proxy_worker_retire(p->workers[i]);
     if (!handed_over) {
         /* nobody else holds the sockets: close them so connects are refused at once */
         for (struct listener *l = p->listeners; l != NULL; l = l->next) {
@@ -741,16 +741,16 @@ open_listeners(struct proxy *p, struct err *err)
 static int
 start_workers(struct proxy *p, struct err *err)
 {
-    static const struct worker_hooks hooks_template = {hook_acked, hook_exited, NULL};
-    struct worker_hooks hooks = hooks_template;
+    static const struct proxy_worker_hooks hooks_template = {hook_acked, hook_exited, NULL};
+    struct proxy_worker_hooks hooks = hooks_template;
     int rc;
 
     hooks.ud = p;
     p->workers = mem_calloc(p->nworkers, sizeof(*p->workers));
     p->acked = mem_calloc(p->nworkers, sizeof(*p->acked));
     for (size_t i = 0; i < p->nworkers; i++) {
-        rc = worker_start(&p->workers[i], i, p->nworkers, p->conf, p->listeners, p->access_log,
-                          &hooks, err);
+        rc = proxy_worker_start(&p->workers[i], i, p->nworkers, p->conf, p->listeners,
+                                p->access_log, &hooks, err);
         if (rc != 0)
             return rc;
         p->acked[i] = p->conf->seq;

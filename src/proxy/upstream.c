@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/target_group.h"
-#include "proxy/worker.h"
+#include "proxy/proxy_worker.h"
 
 #define POOL_IDLE_TIMEOUT_MS 4000 /* below common backend keep-alive timeouts (Node: 5 s) */
 #define POOL_MAX_IDLE 512         /* per target per worker */
@@ -25,7 +25,7 @@ struct pool_entry {
 };
 
 struct upstream_pool {
-    struct worker *w;
+    struct proxy_worker *w;
     struct pool_entry *entries; /* owned */
     size_t n, cap;
     size_t live; /* upstreams not yet freed */
@@ -177,7 +177,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     struct upstream *u = h->data;
 
     (void)hint;
-    *buf = uv_buf_init(u->w->rbuf, WORKER_READ_BUF);
+    *buf = uv_buf_init(u->w->rbuf, PROXY_WORKER_READ_BUF);
 }
 
 static void
@@ -414,7 +414,7 @@ upstream_pause(struct upstream *u, bool pause)
 }
 
 struct upstream_pool *
-upstream_pool_new(struct worker *w)
+upstream_pool_new(struct proxy_worker *w)
 {
     struct upstream_pool *pool = mem_calloc(1, sizeof(*pool));
 

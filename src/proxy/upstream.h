@@ -21,7 +21,7 @@
 struct http1_head;
 struct http1_parser;
 struct target;
-struct worker;
+struct proxy_worker;
 
 enum upstream_state {
     UPSTREAM_CONNECTING = 0, /* connect in flight; writes are queued */
@@ -48,7 +48,7 @@ struct upstream {
     uv_connect_t connect_req;
     uv_timer_t idle_timer; /* IDLE only: pool idle timeout */
     enum upstream_state state;
-    struct worker *w;
+    struct proxy_worker *w;
     struct upstream_pool *pool;  /* borrowed: outlives every upstream */
     struct target *target;       /* ref */
     struct http1_parser *parser; /* owned: responses */
@@ -70,7 +70,7 @@ struct upstream {
 
 struct upstream_pool;
 
-struct upstream_pool *upstream_pool_new(struct worker *w);
+struct upstream_pool *upstream_pool_new(struct proxy_worker *w);
 /* Closes every idle connection; frees once they are closed (the loop must run). */
 void upstream_pool_free(struct upstream_pool *pool);
 /* Closes the idle connections to targets that are draining or unused. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* Worker threads. The inbox is the only shared structure (a mutex-guarded list, touched a few
  * times per configuration change); everything else a worker uses is its own or immutable. */
-#include "proxy/worker.h"
+#include "proxy/proxy_worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,25 +16,25 @@
 #include "proxy/proxy_conf.h"
 #include "proxy/upstream.h"
 
-enum worker_msg_kind {
+enum proxy_worker_msg_kind {
     MSG_CONF = 0,    /* switch to a new generation and ack */
     MSG_DRAIN_CHECK, /* some target's deregistration delay expired */
     MSG_RETIRE,      /* stop accepting, finish, then report */
     MSG_STOP,        /* close everything now */
 };
 
-struct worker_msg {
-    enum worker_msg_kind kind;
+struct proxy_worker_msg {
+    enum proxy_worker_msg_kind kind;
     struct proxy_conf *conf; /* MSG_CONF: a ref */
     uint64_t seq;
-    struct worker_msg *next;
+    struct proxy_worker_msg *next;
 };
 
 static void
-post(struct worker *w, enum worker_msg_kind kind, struct proxy_conf *conf, uint64_t seq)
+post(struct proxy_worker *w, enum proxy_worker_msg_kind kind, struct proxy_conf *conf, uint64_t seq)
 {
-    struct worker_msg *m = mem_calloc(1, sizeof(*m));
-    struct worker_msg **pp;
+    struct proxy_worker_msg *m = mem_calloc(1, sizeof(*m));
+    struct proxy_worker_msg **pp;
 
     m->kind = kind;
     m->conf = conf;
@@ -48,25 +48,25 @@ post(struct worker *w, enum worker_msg_kind kind, struct proxy_conf *conf, uint6
 }
 
 void
-worker_publish(struct worker *w, struct proxy_conf *conf, uint64_t seq)
+proxy_worker_publish(struct proxy_worker *w, struct proxy_conf *conf, uint64_t seq)
 {
     post(w, MSG_CONF, proxy_conf_ref(conf), seq);
 }
 
 void
-worker_drain_check(struct worker *w)
+proxy_worker_drain_check(struct proxy_worker *w)
 {
     post(w, MSG_DRAIN_CHECK, NULL, 0);
 }
 
 void
-worker_retire(struct worker *w)
+proxy_worker_retire(struct proxy_worker *w)
 {
     post(w, MSG_RETIRE, NULL, 0);
 }
 
 void
-worker_stop(struct worker *w)
+proxy_worker_stop(struct proxy_worker *w)
 {
     post(w, MSG_STOP, NULL, 0);
 }
@@ -74,7 +74,7 @@ worker_stop(struct worker *w)
 /* ---- on the worker thread ---- */
 
 static void
-check_exit(struct worker *w)
+check_exit(struct proxy_worker *w)
 {
     if (w->retiring && !w->stopping && w->nconns == 0 && !w->exited_sent) {
         w->exited_sent = true;
@@ -83,7 +83,7 @@ check_exit(struct worker *w)
 }
 
 void
-worker_conn_gone(struct worker *w)
+proxy_worker_conn_gone(struct proxy_worker *w)
 {
     check_exit(w);
 }
@@ -95,7 +95,7 @@ on_listen_closed(uv_handle_t *h)
 }
 
 static void
-close_listens(struct worker *w)
+close_listens(struct proxy_worker *w)
 {
     for (size_t i = 0; i < w->nlistens; i++) {
         if (!w->listens[i].closed) {
@@ -112,7 +112,7 @@ on_wake_closed(uv_handle_t *h)
 }
 
 static void
-handle(struct worker *w, struct worker_msg *m)
+handle(struct proxy_worker *w, struct proxy_worker_msg *m)
 {
     struct proxy_conf *old;
 
@@ -153,8 +153,8 @@ handle(struct worker *w, struct worker_msg *m)
 static void
 on_wake(uv_async_t *a)
 {
-    struct worker *w = a->data;
-    struct worker_msg *m, *next;
+    struct proxy_worker *w = a->data;
+    struct proxy_worker_msg *m, *next;
 
     uv_mutex_lock(&w->lock);
     m = w->inbox;
@@ -173,8 +173,8 @@ on_wake(uv_async_t *a)
 static void
 on_connection(uv_stream_t *server, int status)
 {
-    struct worker_listen *wl = server->data;
-    struct worker *w = wl->w;
+    struct proxy_worker_listen *wl = server->data;
+    struct proxy_worker *w = wl->w;
 
     if (status < 0) {
         log_warn("listener %s: accept: %s", wl->listener->name, uv_strerror(status));
@@ -188,13 +188,13 @@ on_connection(uv_stream_t *server, int status)
 static void
 run(void *arg)
 {
-    struct worker *w = arg;
+    struct proxy_worker *w = arg;
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
 static int
-open_listens(struct worker *w, size_t nworkers, struct listener *listeners, struct err *err)
+open_listens(struct proxy_worker *w, size_t nworkers, struct listener *listeners, struct err *err)
 {
     size_t n = 0;
     int rc;
@@ -206,7 +206,7 @@ open_listens(struct worker *w, size_t nworkers, struct listener *listeners, stru
     w->listens = mem_calloc(n + 1, sizeof(*w->listens));
     for (struct listener *l = listeners; l != NULL; l = l->next) {
         for (size_t j = 0; j < l->nfds; j++) {
-            struct worker_listen *wl;
+            struct proxy_worker_listen *wl;
             int fd;
             if (j % nworkers != w->id)
                 continue;
@@ -227,18 +227,18 @@ open_listens(struct worker *w, size_t nworkers, struct listener *listeners, stru
 }
 
 int
-worker_start(struct worker **out, size_t id, size_t nworkers, struct proxy_conf *conf,
-             struct listener *listeners, struct access_log *log, const struct worker_hooks *hooks,
-             struct err *err)
+proxy_worker_start(struct proxy_worker **out, size_t id, size_t nworkers, struct proxy_conf *conf,
+                   struct listener *listeners, struct access_log *log,
+                   const struct proxy_worker_hooks *hooks, struct err *err)
 {
-    struct worker *w = mem_calloc(1, sizeof(*w));
+    struct proxy_worker *w = mem_calloc(1, sizeof(*w));
     int rc;
 
     w->id = id;
     w->hooks = *hooks;
     w->conf = proxy_conf_ref(conf);
     w->access_log = log;
-    w->rbuf = mem_alloc(WORKER_READ_BUF);
+    w->rbuf = mem_alloc(PROXY_WORKER_READ_BUF);
     buf_init(&w->scratch);
     if ((rc = uv_loop_init(&w->loop)) != 0)
         return err_set(err, rc, "worker %zu: %s", id, uv_strerror(rc));
@@ -255,9 +255,9 @@ worker_start(struct worker **out, size_t id, size_t nworkers, struct proxy_conf 
 }
 
 void
-worker_join(struct worker *w)
+proxy_worker_join(struct proxy_worker *w)
 {
-    struct worker_msg *m, *next;
+    struct proxy_worker_msg *m, *next;
 
     uv_thread_join(&w->thread);
     uv_loop_close(&w->loop);

@@ -3,8 +3,8 @@
  * connections and its upstream pools. The main thread talks to it only through worker_*()
  * calls, which post a message and wake the loop with uv_async_send; the worker answers through
  * the hooks (called on the worker thread). Nothing on the request path takes a lock. */
-#ifndef PROXY_WORKER_H
-#define PROXY_WORKER_H
+#ifndef PROXY_PROXY_WORKER_H
+#define PROXY_PROXY_WORKER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,37 +22,37 @@ struct proxy_conf;
 struct proxy_conf_listener;
 struct upstream_pool;
 
-#define WORKER_READ_BUF (64 * 1024)
+#define PROXY_WORKER_READ_BUF (64 * 1024)
 
 /* Called on the worker thread; the main thread's implementation must be thread-safe. */
-struct worker_hooks {
+struct proxy_worker_hooks {
     void (*acked)(void *ud, size_t id, uint64_t seq); /* switched to generation <seq> */
     void (*exited)(void *ud, size_t id);              /* retired: no connection left */
     void *ud;
 };
 
 /* One listening socket served by this worker. */
-struct worker_listen {
+struct proxy_worker_listen {
     uv_tcp_t tcp;
     struct listener *listener; /* borrowed: the proxy's */
-    struct worker *w;
+    struct proxy_worker *w;
     bool closed;
     uint64_t cache_seq;                            /* generation of cache_lconf */
     const struct proxy_conf_listener *cache_lconf; /* this listener in that generation */
 };
 
-struct worker {
+struct proxy_worker {
     size_t id; /* also the stats and balancer slot */
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t wake;          /* main → worker */
-    uv_mutex_t lock;          /* guards the inbox only */
-    struct worker_msg *inbox; /* owned, FIFO, under lock */
-    struct worker_hooks hooks;
+    uv_async_t wake;                /* main → worker */
+    uv_mutex_t lock;                /* guards the inbox only */
+    struct proxy_worker_msg *inbox; /* owned, FIFO, under lock */
+    struct proxy_worker_hooks hooks;
 
-    struct proxy_conf *conf;       /* ref: the current generation */
-    struct access_log *access_log; /* borrowed: the proxy's, NULL when off */
-    struct worker_listen *listens; /* owned */
+    struct proxy_conf *conf;             /* ref: the current generation */
+    struct access_log *access_log;       /* borrowed: the proxy's, NULL when off */
+    struct proxy_worker_listen *listens; /* owned */
     size_t nlistens;
     struct upstream_pool *pool; /* owned */
     struct conn *conns;         /* every client connection, linked */
@@ -61,7 +61,7 @@ struct worker {
     bool stopping;    /* closing everything; the loop ends */
     bool exited_sent; /* hooks.exited ran */
 
-    char *rbuf;              /* owned: WORKER_READ_BUF, shared by every read on this loop */
+    char *rbuf;              /* owned: PROXY_WORKER_READ_BUF, shared by every read on this loop */
     bool rbuf_busy;          /* handed to a read that has not completed */
     struct outq_batch batch; /* buffers gathered while handling one event */
     struct buf scratch;      /* head serialisation */
@@ -70,19 +70,20 @@ struct worker {
 
 /* Starts a worker thread serving, for every listener, the fds j with j % nworkers == id.
  * <conf>: a ref is taken. Returns 0 or a negative errno with a message. Main thread. */
-int worker_start(struct worker **out, size_t id, size_t nworkers, struct proxy_conf *conf,
-                 struct listener *listeners, struct access_log *log,
-                 const struct worker_hooks *hooks, struct err *err);
+int proxy_worker_start(struct proxy_worker **out, size_t id, size_t nworkers,
+                       struct proxy_conf *conf, struct listener *listeners, struct access_log *log,
+                       const struct proxy_worker_hooks *hooks, struct err *err);
 
-/* Main thread: post messages. worker_publish takes its own ref on <conf>. */
-void worker_publish(struct worker *w, struct proxy_conf *conf, uint64_t seq);
-void worker_drain_check(struct worker *w); /* cut requests on targets past their deadline */
-void worker_retire(struct worker *w);      /* stop accepting, finish, then hooks.exited */
-void worker_stop(struct worker *w);        /* close everything now; the loop ends */
-/* Waits for the thread to end and frees. Main thread, after worker_stop or exited. */
-void worker_join(struct worker *w);
+/* Main thread: post messages. proxy_worker_publish takes its own ref on <conf>. */
+void proxy_worker_publish(struct proxy_worker *w, struct proxy_conf *conf, uint64_t seq);
+void
+proxy_worker_drain_check(struct proxy_worker *w); /* cut requests on targets past their deadline */
+void proxy_worker_retire(struct proxy_worker *w); /* stop accepting, finish, then hooks.exited */
+void proxy_worker_stop(struct proxy_worker *w);   /* close everything now; the loop ends */
+/* Waits for the thread to end and frees. Main thread, after proxy_worker_stop or exited. */
+void proxy_worker_join(struct proxy_worker *w);
 
 /* Worker thread: a connection closed (the worker may now be done retiring). */
-void worker_conn_gone(struct worker *w);
+void proxy_worker_conn_gone(struct proxy_worker *w);
 
-#endif /* PROXY_WORKER_H */
+#endif /* PROXY_PROXY_WORKER_H */
