@@ -32,6 +32,7 @@
 #include "common/str.h"
 
 #define TAIL_LINES 100
+#define TAIL_LINE_MAX 16384       /* bytes of one line kept in the failure report */
 #define LINE_MAX_BYTES (1u << 20) /* a longer line is logged in pieces, never dropped */
 #define KILL_WAIT_MS 2000         /* after SIGKILL: how long to wait for the pipes */
 
@@ -140,8 +141,14 @@ tail_add(struct hook_run *r, const char *tag, const char *line, size_t len)
 {
     char *s = NULL;
 
-    if (asprintf(&s, "%s%.*s", tag, (int)len, line) < 0)
+    /* the tail is for a human reading a failure; scripts.log has every line whole */
+    if (len > TAIL_LINE_MAX) {
+        if (asprintf(&s, "%s%.*s... (%zu more bytes in scripts.log)", tag, TAIL_LINE_MAX, line,
+                     len - TAIL_LINE_MAX) < 0)
+            mem_oom();
+    } else if (asprintf(&s, "%s%.*s", tag, (int)len, line) < 0) {
         mem_oom();
+    }
     free(r->tail[r->tail_next]);
     r->tail[r->tail_next] = s;
     r->tail_next = (r->tail_next + 1) % TAIL_LINES;
