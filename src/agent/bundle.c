@@ -263,8 +263,19 @@ scan_archive(enum bundle_type type, const char *src, struct scan *s, struct err 
 
     if (a == NULL)
         return -EINVAL;
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        mode_t ftype = archive_entry_filetype(e);
+        if (ftype != AE_IFREG && ftype != AE_IFDIR && ftype != AE_IFLNK &&
+            archive_entry_hardlink(e) == NULL) {
+            rc = err_set(err, -EINVAL,
+                         "%s: entry '%s': a device, fifo or socket (expected a file, directory "
+                         "or symlink)",
+                         src, archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+            archive_read_free(a);
+            return rc;
+        }
         scan_add(s, e);
+    }
     if (r != ARCHIVE_EOF)
         rc = err_set(err, -EINVAL, "%s: %s", src, archive_error_string(a));
     archive_read_free(a);
