@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,9 @@ local_main(int argc, char **argv)
     if (l == NULL)
         err_die(ERR_EXIT_FAILED, "out of memory");
     log_init("local", LOG_WARN);
+    /* a reader that goes away (cutover local | head) must not kill a deployment half-way;
+     * libuv resets dispositions in the children it spawns */
+    signal(SIGPIPE, SIG_IGN);
     parse_args(l, argc, argv);
     n = sizeof(l->self_exe);
     if (uv_exepath(l->self_exe, &n) != 0)
