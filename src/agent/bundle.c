@@ -183,7 +183,7 @@ bundle_sha256(const char *path, char hex[65], struct err *err)
     EVP_MD_CTX_free(ctx);
     close(fd);
     for (unsigned int i = 0; i < mdlen && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
     hex[64] = '\0';
     return rc;
 }

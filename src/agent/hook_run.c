@@ -286,8 +286,8 @@ describe_group(pid_t pgid)
         return buf_take(&out);
     while ((e = readdir(d)) != NULL) {
         FILE *f;
-        char *rp, *lp;
-        int grp = 0;
+        char *rp, *lp, *end = NULL;
+        long grp;
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
@@ -298,7 +298,12 @@ describe_group(pid_t pgid)
         if (rp == NULL || (lp = strchr(stat, '(')) == NULL || (rp = strrchr(stat, ')')) == NULL)
             continue;
         /* after ") ": state ppid pgrp */
-        if (sscanf(rp + 1, " %*c %*d %d", &grp) != 1 || grp != pgid)
+        if (rp[1] != ' ' || rp[2] == '\0' || rp[3] != ' ')
+            continue;
+        errno = 0;
+        (void)strtol(rp + 4, &end, 10); /* ppid */
+        grp = errno == 0 && *end == ' ' ? strtol(end + 1, NULL, 10) : 0;
+        if (grp != pgid)
             continue;
         buf_appendf(&out, "%s%s %.*s", out.len ? ", " : "", e->d_name, (int)(rp - lp - 1), lp + 1);
     }

@@ -142,10 +142,12 @@ make_deployment_id(char out[32])
         for (size_t i = 0; i < sizeof(rnd); i++, t >>= 7)
             rnd[i] = (unsigned char)t;
     }
-    memcpy(out, "d-", 2);
+    char id[sizeof(rnd) + 1];
+
     for (size_t i = 0; i < sizeof(rnd); i++)
-        out[2 + i] = alphabet[rnd[i] % 36];
-    memcpy(out + 11, "-local", 7);
+        id[i] = alphabet[rnd[i] % 36];
+    id[sizeof(rnd)] = '\0';
+    snprintf(out, 32, "d-%s-local", id);
 }
 
 static int
@@ -256,7 +258,8 @@ prune(const struct deployment *d)
         dirs[n++].mtime = st.st_mtim;
     }
     closedir(dir);
-    qsort(dirs, n, sizeof(*dirs), cmp_revdir);
+    if (n > 0)
+        qsort(dirs, n, sizeof(*dirs), cmp_revdir);
     total = n;
     for (size_t i = 0; i < n && total > d->o->max_revisions; i++) {
         if (strcmp(dirs[i].name, d->rep->deployment_id) == 0 ||
