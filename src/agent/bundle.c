@@ -324,6 +324,12 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
     if (!wrapped_has_spec)
         return err_set(err, -ENOENT, "no %s at the root of the bundle", appspec_name);
     for (size_t i = 0; i < s->n; i++) {
+        const char *h = s->hardlinks[i];
+        if (h != NULL && (strncmp(h, top, toplen) != 0 || h[toplen] != '/'))
+            return err_set(err, -EINVAL, "entry '%s': hard link to '%s' outside '%.*s'",
+                           s->paths[i], h, (int)toplen, top);
+    }
+    for (size_t i = 0; i < s->n; i++) {
         if (strncmp(s->paths[i], top, toplen) == 0 && s->paths[i][toplen] == '\0')
             s->strip = s->paths[i];
     }
