@@ -307,7 +307,7 @@ preflight(struct deployment *d, struct err *err)
         return err_set(err, -errno, "%s: %s", d->archive, strerror(errno));
     if (o->bundle_type != BUNDLE_DIRECTORY) {
         (void)fsops_path(path, sizeof(path), "%s/bundle.tar", d->rep->deployment_dir);
-        if ((rc = fsops_copy_file(o->bundle_location, path, 0644, err)) != 0)
+        if ((rc = fsops_copy_file(o->bundle_location, path, 0644, st.st_size, err)) != 0)
             return rc;
     }
     if ((rc = bundle_unpack(o->bundle_type, o->bundle_location, d->archive, o->appspec_name,
