@@ -218,6 +218,7 @@ parse_files(struct appspec *spec, const struct yaml_conf_node *list, struct err 
         if ((rc = get_string(doc, e, "source", true, &f->source, err)) ||
             (rc = get_string(doc, e, "destination", true, &f->destination, err)))
             return rc;
+        ASSERT(f->source != NULL && f->destination != NULL); /* required above */
         if (!appspec_path_stays_inside(f->source))
             return yaml_conf_error(err, doc, yaml_conf_get(e, "source"),
                                    "source '%s' leaves the bundle (expected a path inside it)",

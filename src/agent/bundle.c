@@ -183,7 +183,7 @@ bundle_sha256(const char *path, char hex[65], struct err *err)
     EVP_MD_CTX_free(ctx);
     close(fd);
     for (unsigned int i = 0; i < mdlen && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
     hex[64] = '\0';
     return rc;
 }
@@ -263,8 +263,19 @@ scan_archive(enum bundle_type type, const char *src, struct scan *s, struct err 
 
     if (a == NULL)
         return -EINVAL;
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        mode_t ftype = archive_entry_filetype(e);
+        if (ftype != AE_IFREG && ftype != AE_IFDIR && ftype != AE_IFLNK &&
+            archive_entry_hardlink(e) == NULL) {
+            rc = err_set(err, -EINVAL,
+                         "%s: entry '%s': a device, fifo or socket (expected a file, directory "
+                         "or symlink)",
+                         src, archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+            archive_read_free(a);
+            return rc;
+        }
         scan_add(s, e);
+    }
     if (r != ARCHIVE_EOF)
         rc = err_set(err, -EINVAL, "%s: %s", src, archive_error_string(a));
     archive_read_free(a);
@@ -312,6 +323,12 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
     }
     if (!wrapped_has_spec)
         return err_set(err, -ENOENT, "no %s at the root of the bundle", appspec_name);
+    for (size_t i = 0; i < s->n; i++) {
+        const char *h = s->hardlinks[i];
+        if (h != NULL && (strncmp(h, top, toplen) != 0 || h[toplen] != '/'))
+            return err_set(err, -EINVAL, "entry '%s': hard link to '%s' outside '%.*s'",
+                           s->paths[i], h, (int)toplen, top);
+    }
     for (size_t i = 0; i < s->n; i++) {
         if (strncmp(s->paths[i], top, toplen) == 0 && s->paths[i][toplen] == '\0')
             s->strip = s->paths[i];

@@ -40,18 +40,24 @@ fsops_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
+/* <size>: the source's size when known (-1 otherwise): reaching it saves the call that would
+ * only report end of file. */
 static int
-copy_fd(int in, int out)
+copy_fd(int in, int out, off_t size)
 {
     char chunk[65536];
+    off_t done = 0;
     ssize_t n;
 
     for (;;) {
+        if (size >= 0 && done >= size)
+            return 0;
         n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
         if (n == 0)
             return 0;
         if (n < 0)
             break;
+        done += n;
     }
     if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
         return -errno;
@@ -67,7 +73,7 @@ copy_fd(int in, int out)
 }
 
 int
-fsops_copy_file(const char *src, const char *dst, mode_t mode, struct err *err)
+fsops_copy_file(const char *src, const char *dst, mode_t mode, off_t size, struct err *err)
 {
     int in = -1, out = -1, rc = 0;
 
@@ -78,7 +84,7 @@ fsops_copy_file(const char *src, const char *dst, mode_t mode, struct err *err)
         rc = err_set(err, -errno, "%s: %s", dst, strerror(errno));
         goto out;
     }
-    if ((rc = copy_fd(in, out)) != 0) {
+    if ((rc = copy_fd(in, out, size)) != 0) {
         err_set(err, rc, "copying %s to %s: %s", src, dst, strerror(-rc));
         goto out;
     }
@@ -119,7 +125,7 @@ copy_entry(const char *src, const char *dst, struct err *err)
     }
     if (!S_ISREG(st.st_mode))
         return err_set(err, -EINVAL, "%s: not a regular file, directory or symlink", src);
-    return fsops_copy_file(src, dst, st.st_mode, err);
+    return fsops_copy_file(src, dst, st.st_mode, st.st_size, err);
 }
 
 int

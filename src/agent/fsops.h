@@ -12,8 +12,9 @@ struct err;
 /* mkdir -p with <mode> for the directories it creates. Returns 0 or a negative errno. */
 int fsops_mkdir_p(const char *path, mode_t mode);
 
-/* Copies regular file <src> to <dst> (created, or truncated) with <mode>. */
-int fsops_copy_file(const char *src, const char *dst, mode_t mode, struct err *err);
+/* Copies regular file <src> to <dst> (created, or truncated) with <mode>. <size> is the
+ * source's size when the caller knows it (it stops there), or -1. */
+int fsops_copy_file(const char *src, const char *dst, mode_t mode, off_t size, struct err *err);
 
 /* Copies the tree at <src> into the existing directory <dst>: directories keep their mode,
  * symlinks are copied as symlinks (never followed), other special files are refused. */

@@ -32,6 +32,7 @@
 #include "common/str.h"
 
 #define TAIL_LINES 100
+#define TAIL_LINE_MAX 16384       /* bytes of one line kept in the failure report */
 #define LINE_MAX_BYTES (1u << 20) /* a longer line is logged in pieces, never dropped */
 #define KILL_WAIT_MS 2000         /* after SIGKILL: how long to wait for the pipes */
 
@@ -140,8 +141,14 @@ tail_add(struct hook_run *r, const char *tag, const char *line, size_t len)
 {
     char *s = NULL;
 
-    if (asprintf(&s, "%s%.*s", tag, (int)len, line) < 0)
+    /* the tail is for a human reading a failure; scripts.log has every line whole */
+    if (len > TAIL_LINE_MAX) {
+        if (asprintf(&s, "%s%.*s... (%zu more bytes in scripts.log)", tag, TAIL_LINE_MAX, line,
+                     len - TAIL_LINE_MAX) < 0)
+            mem_oom();
+    } else if (asprintf(&s, "%s%.*s", tag, (int)len, line) < 0) {
         mem_oom();
+    }
     free(r->tail[r->tail_next]);
     r->tail[r->tail_next] = s;
     r->tail_next = (r->tail_next + 1) % TAIL_LINES;
@@ -279,8 +286,8 @@ describe_group(pid_t pgid)
         return buf_take(&out);
     while ((e = readdir(d)) != NULL) {
         FILE *f;
-        char *rp, *lp;
-        int grp = 0;
+        char *rp, *lp, *end = NULL;
+        long grp;
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
@@ -291,7 +298,12 @@ describe_group(pid_t pgid)
         if (rp == NULL || (lp = strchr(stat, '(')) == NULL || (rp = strrchr(stat, ')')) == NULL)
             continue;
         /* after ") ": state ppid pgrp */
-        if (sscanf(rp + 1, " %*c %*d %d", &grp) != 1 || grp != pgid)
+        if (rp[1] != ' ' || rp[2] == '\0' || rp[3] != ' ')
+            continue;
+        errno = 0;
+        (void)strtol(rp + 4, &end, 10); /* ppid */
+        grp = errno == 0 && *end == ' ' ? strtol(end + 1, NULL, 10) : 0;
+        if (grp != pgid)
             continue;
         buf_appendf(&out, "%s%s %.*s", out.len ? ", " : "", e->d_name, (int)(rp - lp - 1), lp + 1);
     }

@@ -33,6 +33,7 @@ struct item {
     char *stage; /* owned: staged copy beside dst (files, links) */
     enum item_kind kind;
     mode_t mode;
+    off_t size;  /* files: as planned */
     bool write;  /* dir: create it; file: copy it */
     bool record; /* created by this deployment: goes to -cleanup, gets permissions */
     bool done;   /* staged (file) or created (dir): undo on failure */
@@ -222,8 +223,11 @@ add_entry(struct plan *p, const char *src, const char *dst, struct err *err)
     }
     if (S_ISLNK(st.st_mode))
         return add_item(p, src, dst, ITEM_LINK, 0777, err);
-    if (S_ISREG(st.st_mode))
-        return add_item(p, src, dst, ITEM_FILE, st.st_mode & 07777, err);
+    if (S_ISREG(st.st_mode)) {
+        if ((rc = add_item(p, src, dst, ITEM_FILE, st.st_mode & 07777, err)) == 0)
+            p->items[p->n - 1].size = st.st_size;
+        return rc;
+    }
     return err_set(err, -EINVAL, "%s: not a regular file, directory or symlink", src);
 }
 
@@ -431,7 +435,7 @@ stage_item(struct plan *p, size_t idx, struct err *err)
             (errno != EEXIST || unlink(stage) != 0 || symlink(target, stage) != 0))
             return err_set(err, -errno, "%s: %s", stage, strerror(errno));
     } else {
-        int rc = fsops_copy_file(it->src, stage, it->mode, err);
+        int rc = fsops_copy_file(it->src, stage, it->mode, it->size, err);
         if (rc != 0) {
             unlink(stage);
             return rc;

@@ -6,8 +6,8 @@
 
 struct buf;
 
-/* Appends <s> as a quoted JSON string ("null" when s is NULL); bytes < 0x20, '"' and '\\' are
- * escaped, other bytes pass through (input is UTF-8 or treated as such). */
+/* Appends <s> as a quoted JSON string ("null" when s is NULL): control characters, '"' and
+ * '\\' are escaped, valid UTF-8 passes through, each invalid byte becomes U+FFFD. */
 void jsonw_str(struct buf *b, const char *s);
 
 #endif /* AGENT_JSONW_H */

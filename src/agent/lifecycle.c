@@ -39,6 +39,8 @@ struct deployment {
     struct appspec *spec;      /* owned: the new revision's */
     struct appspec *prev_spec; /* owned: the last successful revision's, or NULL */
     char prev_archive[PATH_MAX];
+    struct appspec *recent_spec; /* owned: the most recent revision's (rollback only), or NULL */
+    char recent_archive[PATH_MAX];
     struct deploy_log *log; /* owned */
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
@@ -68,11 +70,42 @@ lifecycle_status_name(enum lifecycle_status status)
     return "?";
 }
 
-bool
-lifecycle_uses_previous_revision(enum appspec_event ev)
+enum lifecycle_revision
+lifecycle_revision_for(enum appspec_event ev, bool rollback)
 {
-    return ev == APPSPEC_APPLICATION_STOP || ev == APPSPEC_BEFORE_BLOCK_TRAFFIC ||
-           ev == APPSPEC_AFTER_BLOCK_TRAFFIC;
+    switch (ev) {
+    case APPSPEC_BEFORE_BLOCK_TRAFFIC:
+    case APPSPEC_AFTER_BLOCK_TRAFFIC:
+        return rollback ? LIFECYCLE_REV_MOST_RECENT : LIFECYCLE_REV_LAST_SUCCESSFUL;
+    case APPSPEC_APPLICATION_STOP:
+        return LIFECYCLE_REV_LAST_SUCCESSFUL;
+    case APPSPEC_BEFORE_ALLOW_TRAFFIC:
+    case APPSPEC_AFTER_ALLOW_TRAFFIC:
+        return rollback ? LIFECYCLE_REV_LAST_SUCCESSFUL : LIFECYCLE_REV_NEW;
+    case APPSPEC_DOWNLOAD_BUNDLE:
+    case APPSPEC_BEFORE_INSTALL:
+    case APPSPEC_INSTALL:
+    case APPSPEC_AFTER_INSTALL:
+    case APPSPEC_APPLICATION_START:
+    case APPSPEC_VALIDATE_SERVICE:
+    case APPSPEC_NEVENTS:
+        break;
+    }
+    return LIFECYCLE_REV_NEW;
+}
+
+const char *
+lifecycle_revision_name(enum lifecycle_revision rev)
+{
+    switch (rev) {
+    case LIFECYCLE_REV_NEW:
+        return "new";
+    case LIFECYCLE_REV_LAST_SUCCESSFUL:
+        return "last-successful";
+    case LIFECYCLE_REV_MOST_RECENT:
+        return "most-recent";
+    }
+    return "?";
 }
 
 static int
@@ -142,10 +175,12 @@ make_deployment_id(char out[32])
         for (size_t i = 0; i < sizeof(rnd); i++, t >>= 7)
             rnd[i] = (unsigned char)t;
     }
-    memcpy(out, "d-", 2);
+    char id[sizeof(rnd) + 1];
+
     for (size_t i = 0; i < sizeof(rnd); i++)
-        out[2 + i] = alphabet[rnd[i] % 36];
-    memcpy(out + 11, "-local", 7);
+        id[i] = alphabet[rnd[i] % 36];
+    id[sizeof(rnd)] = '\0';
+    snprintf(out, 32, "d-%s-local", id);
 }
 
 static int
@@ -256,7 +291,8 @@ prune(const struct deployment *d)
         dirs[n++].mtime = st.st_mtim;
     }
     closedir(dir);
-    qsort(dirs, n, sizeof(*dirs), cmp_revdir);
+    if (n > 0)
+        qsort(dirs, n, sizeof(*dirs), cmp_revdir);
     total = n;
     for (size_t i = 0; i < n && total > d->o->max_revisions; i++) {
         if (strcmp(dirs[i].name, d->rep->deployment_id) == 0 ||
@@ -304,7 +340,7 @@ preflight(struct deployment *d, struct err *err)
         return err_set(err, -errno, "%s: %s", d->archive, strerror(errno));
     if (o->bundle_type != BUNDLE_DIRECTORY) {
         (void)fsops_path(path, sizeof(path), "%s/bundle.tar", d->rep->deployment_dir);
-        if ((rc = fsops_copy_file(o->bundle_location, path, 0644, err)) != 0)
+        if ((rc = fsops_copy_file(o->bundle_location, path, 0644, st.st_size, err)) != 0)
             return rc;
     }
     if ((rc = bundle_unpack(o->bundle_type, o->bundle_location, d->archive, o->appspec_name,
@@ -318,25 +354,36 @@ preflight(struct deployment *d, struct err *err)
     return 0;
 }
 
-/* The last successful revision of the group, whose scripts ApplicationStop and the BlockTraffic
- * events run. A missing or unreadable one is a first deployment (with a warning). */
+/* A revision recorded by pointer <which> ("last_successful_install", "most_recent_install"):
+ * its appspec and archive, or *spec NULL (with a warning when the pointer names something
+ * unusable) when there is none. */
 static void
-load_previous(struct deployment *d)
+load_recorded(struct deployment *d, const char *which, struct appspec **spec, char *archive,
+              size_t size)
 {
     static const char *const fallbacks[] = {"appspec.yml", "appspec.yaml"};
     char dir[PATH_MAX], path[PATH_MAX];
     struct err err = {0};
 
-    read_pointer(d, "last_successful_install", dir, sizeof(dir));
+    read_pointer(d, which, dir, sizeof(dir));
     if (dir[0] == '\0')
         return;
-    (void)fsops_path(d->prev_archive, sizeof(d->prev_archive), "%s/deployment-archive", dir);
-    (void)fsops_path(path, sizeof(path), "%s/%s", d->prev_archive, d->o->appspec_name);
+    (void)fsops_path(archive, size, "%s/deployment-archive", dir);
+    (void)fsops_path(path, sizeof(path), "%s/%s", archive, d->o->appspec_name);
     for (size_t i = 0; access(path, F_OK) != 0 && i < 2; i++)
-        (void)fsops_path(path, sizeof(path), "%s/%s", d->prev_archive, fallbacks[i]);
-    if (appspec_load(&d->prev_spec, path, &err) != 0)
-        log_warn("last successful revision %s not usable, its stop scripts are skipped: %s", dir,
-                 err.msg);
+        (void)fsops_path(path, sizeof(path), "%s/%s", archive, fallbacks[i]);
+    if (appspec_load(spec, path, &err) != 0)
+        log_warn("revision %s (%s) not usable, its scripts are skipped: %s", dir, which, err.msg);
+}
+
+static void
+load_previous(struct deployment *d)
+{
+    load_recorded(d, "last_successful_install", &d->prev_spec, d->prev_archive,
+                  sizeof(d->prev_archive));
+    if (d->o->rollback) /* read before DownloadBundle moves the pointer */
+        load_recorded(d, "most_recent_install", &d->recent_spec, d->recent_archive,
+                      sizeof(d->recent_archive));
 }
 
 static char **
@@ -455,17 +502,23 @@ run_script(struct deployment *d, struct lifecycle_event_report *er, const char *
 static bool
 run_hook_event(struct deployment *d, struct lifecycle_event_report *er)
 {
-    bool previous = lifecycle_uses_previous_revision(er->event);
-    const struct appspec *spec = previous ? d->prev_spec : d->spec;
-    const char *archive = previous ? d->prev_archive : d->archive;
+    enum lifecycle_revision rev = lifecycle_revision_for(er->event, d->o->rollback);
+    bool previous = rev != LIFECYCLE_REV_NEW;
+    const struct appspec *spec = rev == LIFECYCLE_REV_NEW               ? d->spec
+                                 : rev == LIFECYCLE_REV_LAST_SUCCESSFUL ? d->prev_spec
+                                                                        : d->recent_spec;
+    const char *archive = rev == LIFECYCLE_REV_NEW               ? d->archive
+                          : rev == LIFECYCLE_REV_LAST_SUCCESSFUL ? d->prev_archive
+                                                                 : d->recent_archive;
     const struct appspec_hook *hook;
     bool ok = true;
     char **env;
 
-    er->revision = previous ? "last-successful" : "new";
+    er->revision = lifecycle_revision_name(rev);
     if (spec == NULL) {
         er->status = LIFECYCLE_SKIPPED;
-        er->note = "no previous successful revision";
+        er->note = rev == LIFECYCLE_REV_LAST_SUCCESSFUL ? "no previous successful revision"
+                                                        : "no recorded revision";
         return true;
     }
     hook = &spec->hooks[er->event];
@@ -484,7 +537,9 @@ run_hook_event(struct deployment *d, struct lifecycle_event_report *er)
         er->status = LIFECYCLE_SUCCEEDED;
         return true;
     }
-    if (previous && d->o->ignore_stop_failures && d->last.outcome != HOOK_RUN_INTERRUPTED) {
+    if (previous && er->event != APPSPEC_BEFORE_ALLOW_TRAFFIC &&
+        er->event != APPSPEC_AFTER_ALLOW_TRAFFIC && d->o->ignore_stop_failures &&
+        d->last.outcome != HOOK_RUN_INTERRUPTED) {
         er->status = LIFECYCLE_FAILED_IGNORED;
         log_warn("%s failed, ignored (--ignore-application-stop-failures): %s",
                  appspec_event_name(er->event), d->last.message);
@@ -694,6 +749,7 @@ out:
     deploy_log_close(d->log);
     appspec_free(d->spec);
     appspec_free(d->prev_spec);
+    appspec_free(d->recent_spec);
     free(d->last_tail);
     free(d);
     return rc;

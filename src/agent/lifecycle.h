@@ -16,6 +16,12 @@
 
 struct err;
 
+enum lifecycle_revision {
+    LIFECYCLE_REV_NEW = 0,         /* the revision being deployed */
+    LIFECYCLE_REV_LAST_SUCCESSFUL, /* <group>_last_successful_install */
+    LIFECYCLE_REV_MOST_RECENT,     /* <group>_most_recent_install, as it was before this one */
+};
+
 enum lifecycle_status {
     LIFECYCLE_NOT_RUN = 0, /* after a failure */
     LIFECYCLE_SKIPPED,     /* no scripts, or no previous revision */
@@ -37,7 +43,7 @@ struct lifecycle_event_report {
     enum appspec_event event;
     enum lifecycle_status status;
     uint64_t duration_ms;
-    const char *revision;                    /* static: "new", "last-successful" or NULL */
+    const char *revision;                    /* static: lifecycle_revision_name(), or NULL */
     const char *note;                        /* static: why it was skipped, or NULL */
     struct lifecycle_script_report *scripts; /* owned */
     size_t nscripts;
@@ -77,8 +83,9 @@ struct lifecycle_opts {
     const char *appspec_name;                   /* "appspec.yml" */
     enum appspec_event events[APPSPEC_NEVENTS]; /* from lifecycle_select_events */
     size_t nevents;
-    unsigned max_revisions; /* >= 1 */
-    bool ignore_stop_failures;
+    unsigned max_revisions;          /* >= 1 */
+    bool ignore_stop_failures;       /* ApplicationStop/BlockTraffic failures only warn */
+    bool rollback;                   /* blue/green rollback: see lifecycle_revision_for() */
     const char *self_exe;            /* for runas */
     const char *deployment_id;       /* NULL: a new d-XXXXXXXXX-local id */
     char *const *extra_env;          /* NULL-terminated "NAME=value" added to every hook's
@@ -106,7 +113,11 @@ int lifecycle_select_events(const char *csv, enum appspec_event *out, size_t *n,
 
 const char *lifecycle_status_name(enum lifecycle_status status);
 
-/* True for the events whose scripts come from the last successful revision. */
-bool lifecycle_uses_previous_revision(enum appspec_event ev);
+/* Whose scripts an event runs (APPSPEC.md "Which revision's scripts run"). Normally
+ * ApplicationStop and the BlockTraffic events run the last successful revision's, the rest the
+ * new one's; in a blue/green rollback the BlockTraffic events run the most recent revision's and
+ * the AllowTraffic events the last successful one's. */
+enum lifecycle_revision lifecycle_revision_for(enum appspec_event ev, bool rollback);
+const char *lifecycle_revision_name(enum lifecycle_revision rev);
 
 #endif /* AGENT_LIFECYCLE_H */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/str.h"
 
 #define LOCAL_DEFAULT_ROOT "/opt/cutover/deployment-root"
@@ -347,7 +349,7 @@ refused(const struct local *l, int rc, const struct err *err)
 int
 local_main(int argc, char **argv)
 {
-    struct local *l = calloc(1, sizeof(*l));
+    struct local *l;
     struct lifecycle_report rep;
     struct err err = {0};
     size_t n;
@@ -355,9 +357,11 @@ local_main(int argc, char **argv)
 
     if (argc >= 5 && strcmp(argv[1], "--exec-as") == 0 && strcmp(argv[3], "--") == 0)
         return hook_run_exec_as(argv[2], argv[4]); /* the runas helper: see hook_run.h */
-    if (l == NULL)
-        err_die(ERR_EXIT_FAILED, "out of memory");
+    l = mem_calloc(1, sizeof(*l));
     log_init("local", LOG_WARN);
+    /* a reader that goes away (cutover local | head) must not kill a deployment half-way;
+     * libuv resets dispositions in the children it spawns */
+    signal(SIGPIPE, SIG_IGN);
     parse_args(l, argc, argv);
     n = sizeof(l->self_exe);
     if (uv_exepath(l->self_exe, &n) != 0)

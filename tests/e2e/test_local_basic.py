@@ -1,6 +1,7 @@
 """cutover local: a first deployment end to end: layout, pointers, environment, logs, report,
 exit codes, --check, --events."""
 import json
+import os
 import re
 import subprocess
 
@@ -143,3 +144,16 @@ def test_check_accepts_a_good_bundle(cutover, tmp_path):
     p = run_local(cutover, tmp_path / "root", "-l", b, "--check", json_output=False)
     assert p.returncode == 0 and p.stdout.strip() == "ok"
     assert not (tmp_path / "root").exists()
+
+
+def test_a_closed_stdout_does_not_abort_the_deployment(cutover, tmp_path):
+    dest, root, out = tmp_path / "dest", tmp_path / "root", tmp_path / "env.out"
+    b = bundle(tmp_path, dest)
+    env = dict(os.environ, OUT=str(out))
+    p = subprocess.Popen([cutover, "local", "--root", str(root), "-l", str(b)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    p.stdout.readline()
+    p.stdout.close()  # like `| head -1`
+    assert p.wait(timeout=60) == 0
+    assert (dest / "index.html").exists()
+    assert out.read_text().splitlines()[-1].startswith("ValidateService ")

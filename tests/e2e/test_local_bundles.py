@@ -181,3 +181,28 @@ def test_example_bundle_is_valid(cutover, tmp_path):
     r = run_local(cutover, tmp_path / "root", "-l", REPO / "examples" / "bundles" / "hello",
                   "--check", json_output=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_device_entries_are_refused(cutover, tmp_path):
+    archive = tmp_path / "dev.tar"
+    with tarfile.open(archive, "w") as t:
+        info = tarfile.TarInfo("appspec.yml")
+        info.size = len(SPEC)
+        t.addfile(info, io.BytesIO(SPEC))
+        dev = tarfile.TarInfo("null")
+        dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
+        t.addfile(dev)
+    r = run_local(cutover, tmp_path / "root", "-l", archive)
+    assert r.returncode == 2 and "entry 'null': a device, fifo or socket" in r.stderr
+
+
+def test_hard_links_inside_the_archive_are_kept(cutover, tmp_path):
+    tree, dest = tmp_path / "t", tmp_path / "dest"
+    write_bundle(tree, f"version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: {dest}\n",
+                 {"app/a": "same"})
+    os.link(tree / "app" / "a", tree / "app" / "b")
+    (tree / "app" / "c").symlink_to("a")
+    archive = tar_of(tree, tmp_path / "h.tgz", "w:gz", prefix="./")
+    r = run_local(cutover, tmp_path / "root", "-l", archive)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (dest / "b").read_text() == "same" and os.readlink(dest / "c") == "a"

@@ -182,3 +182,20 @@ def test_sigterm_interrupts_the_hook_with_code_7(cutover, tmp_path, procs):
     rep = json.loads(line)
     assert rep["error"]["code"] == 7
     assert event(rep, "BeforeInstall")["status"] == "Failed"
+
+
+def test_failure_report_survives_binary_output_and_huge_lines(cutover, tmp_path):
+    body = ("printf '\\377bad\\n'\n"
+            "head -c 100000 /dev/zero | tr '\\0' x; echo\n"
+            "echo last; exit 2")
+    b = write_bundle(tmp_path / "b", hook_spec("    - location: noisy.sh\n"),
+                     {"noisy.sh": script(body)})
+    r = run_local(cutover, tmp_path / "root", "-l", b)
+    assert r.returncode == 1
+    tail = r.report["error"]["logTail"].splitlines()
+    assert tail[0] == "[stdout]\ufffdbad"
+    assert tail[1].endswith("... (83616 more bytes in scripts.log)")
+    assert tail[2] == "[stdout]last"
+    log = (tmp_path / "root" / "default-local-deployment-group" / r.report["deploymentId"] /
+           "logs" / "scripts.log").read_bytes()
+    assert b"[stdout]" + b"x" * 100000 + b"\n" in log  # never cut in the log

@@ -122,9 +122,33 @@ event_selection_follows_codedeploy_local(void **state)
                                  "mean ApplicationStart?)");
     assert_int_equal(lifecycle_select_events("Install,Install", got, &n, &err), -EINVAL);
     assert_int_equal(lifecycle_select_events("Install,", got, &n, &err), -EINVAL);
-    assert_true(lifecycle_uses_previous_revision(APPSPEC_APPLICATION_STOP));
-    assert_true(lifecycle_uses_previous_revision(APPSPEC_AFTER_BLOCK_TRAFFIC));
-    assert_false(lifecycle_uses_previous_revision(APPSPEC_BEFORE_ALLOW_TRAFFIC));
+}
+
+static void
+revision_per_event(void **state)
+{
+    (void)state;
+    assert_int_equal(lifecycle_revision_for(APPSPEC_APPLICATION_STOP, false),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_BEFORE_BLOCK_TRAFFIC, false),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_AFTER_BLOCK_TRAFFIC, false),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_BEFORE_INSTALL, false), LIFECYCLE_REV_NEW);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_AFTER_ALLOW_TRAFFIC, false), LIFECYCLE_REV_NEW);
+    /* blue/green rollback: BlockTraffic from the most recent, AllowTraffic from the last
+     * successful revision */
+    assert_int_equal(lifecycle_revision_for(APPSPEC_BEFORE_BLOCK_TRAFFIC, true),
+                     LIFECYCLE_REV_MOST_RECENT);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_AFTER_BLOCK_TRAFFIC, true),
+                     LIFECYCLE_REV_MOST_RECENT);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_BEFORE_ALLOW_TRAFFIC, true),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_AFTER_ALLOW_TRAFFIC, true),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_int_equal(lifecycle_revision_for(APPSPEC_APPLICATION_STOP, true),
+                     LIFECYCLE_REV_LAST_SUCCESSFUL);
+    assert_string_equal(lifecycle_revision_name(LIFECYCLE_REV_MOST_RECENT), "most-recent");
 }
 
 static void
@@ -162,6 +186,7 @@ main(void)
         cmocka_unit_test(nothing_may_pass_through_a_symlink),
         cmocka_unit_test(types),
         cmocka_unit_test(event_selection_follows_codedeploy_local),
+        cmocka_unit_test(revision_per_event),
         cmocka_unit_test(permission_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
