@@ -56,7 +56,7 @@ yaml_conf_kind_name(enum yaml_conf_kind kind)
     return kind_names[kind];
 }
 
-static int
+static int __attribute__((format(printf, 5, 0)))
 verror_at(struct err *err, const char *path, int line, int col, const char *fmt, va_list ap)
 {
     char msg[ERR_MSG_MAX];
