@@ -107,8 +107,10 @@ open_logs(struct supervisor_app *app, struct err *err)
                                  c->log_keep, err);
             if (rc != 0)
                 return rc;
-            if (app->wenv.has_ids)
-                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid);
+            if (app->wenv.has_ids &&
+                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid) != 0)
+                return err_set(err, -errno, "%s: chown: %s", app->logs[i * 2 + (uint32_t)s].path,
+                               strerror(errno));
         }
     }
     return 0;

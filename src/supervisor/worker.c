@@ -444,6 +444,14 @@ probe_target(const struct worker *w, struct addr *out)
     }
 }
 
+/* listen: mode: a probe through the shared socket may be answered by any worker; it only
+ * counts once this worker accepts on fd 3 itself. */
+static bool
+accepting_itself(const struct worker *w)
+{
+    return w->env->listen_fd < 0 || readiness_accepting(w->pid, 3);
+}
+
 static void
 on_probe_tick(uv_timer_t *t)
 {
@@ -460,15 +468,20 @@ on_probe_tick(uv_timer_t *t)
     case SUPERVISOR_READY_NOTIFY:
         return; /* worker_notify() does it */
     case SUPERVISOR_READY_TCP:
+        if (!accepting_itself(w))
+            break;
         probe_target(w, &target);
         w->probe = readiness_probe_tcp(w->env->loop, &target, on_probe_done, w);
         return;
     case SUPERVISOR_READY_HTTP:
+        if (!accepting_itself(w))
+            break;
         probe_target(w, &target);
         w->probe =
             readiness_probe_http(w->env->loop, &target, c->ready_path, 1000, on_probe_done, w);
         return;
     }
+    uv_timer_start(&w->probe_timer, on_probe_tick, PROBE_INTERVAL_MS, 0); /* not accepting yet */
 }
 
 void
