@@ -47,7 +47,11 @@ wrk_failed() {
 }
 
 # ---- cutover ------------------------------------------------------------------------------
-cutover_conf() { # drain boot_delay_ms
+app_version() { # drain boot_delay_ms: what the next start of a worker runs
+    printf '{"drain": "%s", "boot_delay_ms": %s}\n' "$1" "$2" > "$TMP/app.json"
+}
+
+cutover_conf() {
     cat > "$TMP/apps.yaml" <<YAML
 control: $TMP/sv.sock
 apps:
@@ -55,7 +59,7 @@ apps:
     command: [node, $APP]
     instances: 4
     listen: 127.0.0.1:$PORT
-    env: {DRAIN: $1, BOOT_DELAY_MS: "$2"}
+    env: {APP_CONFIG: $TMP/app.json}
     ready: {http: /health}
     ready_timeout: 30s
     kill_timeout: 10s
@@ -64,7 +68,8 @@ YAML
 
 cutover_run() { # name drain boot_delay -> sets vars
     local name=$1
-    cutover_conf "$2" 0
+    cutover_conf
+    app_version "$2" 0
     local t0; t0=$(now)
     "$CUTOVER" supervise -c "$TMP/apps.yaml" 2>"$TMP/sv-$name.log" & SV_PID=$!
     for _ in $(seq 1 600); do
@@ -72,7 +77,7 @@ cutover_run() { # name drain boot_delay -> sets vars
         [ "$n" = 4 ] && break; sleep 0.02
     done
     START_4=$(since "$t0")
-    cutover_conf "$2" "$3"   # the new version: what the reloads start
+    app_version "$2" "$3"   # the new version: what the reloads start
     wrk -t2 -c64 -d${LOAD_S}s --timeout 10s "http://127.0.0.1:$PORT/" > "$TMP/wrk-$name.txt" 2>&1 & local W=$!
     sleep 1
     local times=()
@@ -82,9 +87,9 @@ cutover_run() { # name drain boot_delay -> sets vars
         times+=("$(since "$r0")")
     done
     RELOAD_S=$(printf '%s\n' "${times[@]}" | median)
+    wait $W
     RSS_KB=$(ps -o rss= -p "$SV_PID" | tr -d ' ')
     CLI_S=$(for _ in $(seq 1 20); do s=$(now); "$CUTOVER" apps status --socket "$TMP/sv.sock" --output json >/dev/null; since "$s"; done | median)
-    wait $W
     read -r FAILED TOTAL < <(wrk_failed "$TMP/wrk-$name.txt")
     kill -TERM "$SV_PID"; wait "$SV_PID" || true; SV_PID=
 }
@@ -92,25 +97,27 @@ cutover_run() { # name drain boot_delay -> sets vars
 # ---- PM2 ----------------------------------------------------------------------------------
 pm2_run() { # name drain boot_delay
     local name=$1
+    app_version "$2" 0
     local t0; t0=$(now)
-    PORT=$PORT DRAIN=$2 BOOT_DELAY_MS=0 "$PM2" start "$APP" -i 4 --name web >/dev/null
+    PORT=$PORT APP_CONFIG=$TMP/app.json "$PM2" start "$APP" -i 4 --name web >/dev/null
     for _ in $(seq 1 600); do
         n=$("$PM2" jlist 2>/dev/null | grep -o '"status":"online"' | wc -l)
         [ "$n" -ge 4 ] && curl -fs "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.02
     done
     START_4=$(since "$t0")
+    app_version "$2" "$3"
     wrk -t2 -c64 -d${LOAD_S}s --timeout 10s "http://127.0.0.1:$PORT/" > "$TMP/wrk-$name.txt" 2>&1 & local W=$!
     sleep 1
     local times=()
     for _ in 1 2 3; do
         local r0; r0=$(now)
-        PORT=$PORT DRAIN=$2 BOOT_DELAY_MS=$3 "$PM2" reload web --update-env >/dev/null 2>&1 || echo "pm2 reload failed" >&2
+        "$PM2" reload web >/dev/null 2>&1 || echo "pm2 reload failed" >&2
         times+=("$(since "$r0")")
     done
     RELOAD_S=$(printf '%s\n' "${times[@]}" | median)
+    wait $W
     RSS_KB=$(ps -o rss= -p "$(cat "$PM2_HOME/pm2.pid")" | tr -d ' ')
     CLI_S=$(for _ in $(seq 1 20); do s=$(now); "$PM2" jlist >/dev/null 2>&1; since "$s"; done | median)
-    wait $W
     read -r FAILED TOTAL < <(wrk_failed "$TMP/wrk-$name.txt")
     "$PM2" delete web >/dev/null 2>&1 || true
     "$PM2" kill >/dev/null 2>&1 || true

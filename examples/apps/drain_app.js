@@ -12,12 +12,19 @@
 //   typical — what most apps do: server.close() (Node >= 19 closes idle keep-alive sockets at
 //       once, racing clients that are sending) and exit when it calls back.
 // BOOT_DELAY_MS delays the listen (a slow-booting version).
+// APP_CONFIG=FILE: a JSON file read at each start ({"drain", "boot_delay_ms", "tag"}), the way a
+// deployment changes what the next start runs (a new version on disk).
 'use strict';
+const fs = require('fs');
 const http = require('http');
 
-const drainMode = process.env.DRAIN || 'gentle';
-const bootDelay = parseInt(process.env.BOOT_DELAY_MS || '0', 10);
-const tag = process.env.APP_TAG || 'v1';
+let fileConf = {};
+try {
+  if (process.env.APP_CONFIG) fileConf = JSON.parse(fs.readFileSync(process.env.APP_CONFIG, 'utf8'));
+} catch (e) { /* no file: defaults */ }
+const drainMode = fileConf.drain || process.env.DRAIN || 'gentle';
+const bootDelay = parseInt(fileConf.boot_delay_ms || process.env.BOOT_DELAY_MS || '0', 10);
+const tag = fileConf.tag || process.env.APP_TAG || 'v1';
 let draining = false;
 let ready = false;
 const sockets = new Map(); // socket -> number of requests in flight

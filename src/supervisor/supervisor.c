@@ -44,6 +44,8 @@ struct supervisor {
     char state_path[PATH_MAX];
     uv_timer_t shutdown_poll;
     bool shutting_down;
+    struct supervisor_conf **hup_confs; /* confs loaded by SIGHUP; apps borrow from them */
+    size_t nhup_confs;
     int initial_pending; /* apps whose first start has not finished */
     char self_exe[PATH_MAX];
     char notify_path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
@@ -510,12 +512,71 @@ begin_shutdown(struct supervisor *sv, const char *why)
 }
 
 static void
+on_hup_reload_done(void *arg, const struct supervisor_app_result *r)
+{
+    (void)arg;
+    if (!r->ok)
+        log_error("SIGHUP reload: %s", r->error);
+}
+
+static void
+apply_app_change(struct supervisor *sv, struct supervisor_app *app,
+                 const struct supervisor_app_conf *nc)
+{
+    char why[256];
+    bool changed = false;
+
+    (void)sv;
+    if (supervisor_app_set_conf(app, nc, &changed, why, sizeof(why)) != 0) {
+        log_error("SIGHUP: app %s: %s; keeping its old definition", nc->name, why);
+        return;
+    }
+    if (!changed)
+        return;
+    if (supervisor_app_run(app, SUPERVISOR_APP_RELOAD, 0, on_hup_reload_done, NULL) != 0)
+        log_warn("SIGHUP: app %s is busy; its new definition applies at its next reload", nc->name);
+    else
+        log_info("SIGHUP: app %s changed: reloading it", nc->name);
+}
+
+/* Re-reads apps.yaml: a bad file changes nothing; a changed app is reloaded (not restarted);
+ * unchanged apps are left alone. */
+static void
+reread_conf(struct supervisor *sv)
+{
+    struct supervisor_conf *nc;
+    struct err err = {0};
+
+    if (supervisor_conf_load(&nc, sv->conf->path, &err) != 0) {
+        log_error("SIGHUP: %s; nothing changed", err.msg);
+        return;
+    }
+    sv->hup_confs = mem_realloc(sv->hup_confs, (sv->nhup_confs + 1) * sizeof(*sv->hup_confs));
+    sv->hup_confs[sv->nhup_confs++] = nc;
+    if (strcmp(nc->control, sv->conf->control) != 0)
+        log_warn("SIGHUP: control changed: restart the supervisor to apply it");
+    for (size_t i = 0; i < nc->napps; i++)
+        if (supervisor_conf_app(sv->conf, nc->apps[i].name) == NULL)
+            log_warn("SIGHUP: new app %s: restart the supervisor to start it", nc->apps[i].name);
+    for (size_t i = 0; i < sv->conf->napps; i++) {
+        const struct supervisor_app_conf *a = supervisor_conf_app(nc, sv->conf->apps[i].name);
+
+        if (a == NULL)
+            log_warn("SIGHUP: app %s was removed: stop it with `cutover apps stop %s`",
+                     sv->conf->apps[i].name, sv->conf->apps[i].name);
+        else
+            apply_app_change(sv, &sv->apps[i], a);
+    }
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
     struct supervisor *sv = h->data;
 
     if (signum == SIGHUP) {
-        log_warn("SIGHUP: re-reading apps.yaml is not supported yet; use `cutover apps reload`");
+        if (!sv->shutting_down)
+            reread_conf(sv);
         return;
     }
     begin_shutdown(sv, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -683,7 +744,11 @@ supervisor_main(int argc, char **argv)
         return ERR_EXIT_OK;
     }
     signal(SIGPIPE, SIG_IGN);
-    http_client_global_init();
+    for (size_t i = 0; i < sv.conf->napps; i++) /* libcurl (and OpenSSL) only when used */
+        if (sv.conf->apps[i].ready == SUPERVISOR_READY_HTTP) {
+            http_client_global_init();
+            break;
+        }
     sv.loop = mem_calloc(1, sizeof(*sv.loop));
     uv_loop_init(sv.loop);
     if ((rc = setup(&sv, &err)) != 0) {
@@ -698,6 +763,9 @@ supervisor_main(int argc, char **argv)
     uv_loop_close(sv.loop);
     free(sv.loop);
     free(sv.apps);
+    for (size_t i = 0; i < sv.nhup_confs; i++)
+        supervisor_conf_free(sv.hup_confs[i]);
+    free(sv.hup_confs);
     supervisor_conf_free(sv.conf);
     return rc;
 }
