@@ -89,7 +89,32 @@ cutover_run() { # name drain boot_delay -> sets vars
     RELOAD_S=$(printf '%s\n' "${times[@]}" | median)
     wait $W
     RSS_KB=$(ps -o rss= -p "$SV_PID" | tr -d ' ')
-    CLI_S=$(for _ in $(seq 1 20); do s=$(now); "$CUTOVER" apps status --socket "$TMP/sv.sock" --output json >/dev/null; since "$s"; done | median)
+    CLI_S=$(python3 - "$CUTOVER" "$TMP/sv.sock" <<'PY'
+import statistics, subprocess, sys, time
+ts = []
+for _ in range(20):
+    t = time.perf_counter()
+    subprocess.run([sys.argv[1], "apps", "status", "--socket", sys.argv[2], "--output", "json"],
+                   stdout=subprocess.DEVNULL, check=True)
+    ts.append(time.perf_counter() - t)
+print(f"{statistics.median(ts):.4f}")
+PY
+)
+    RTT_S=$(python3 - "$TMP/sv.sock" <<'PY'
+import socket, statistics, sys, time
+ts = []
+for _ in range(200):
+    t = time.perf_counter()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sys.argv[1])
+        s.sendall(b'{"cmd":"status"}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            buf += s.recv(65536)
+    ts.append(time.perf_counter() - t)
+print(f"{statistics.median(ts):.5f}")
+PY
+)
     read -r FAILED TOTAL < <(wrk_failed "$TMP/wrk-$name.txt")
     kill -TERM "$SV_PID"; wait "$SV_PID" || true; SV_PID=
 }
@@ -117,7 +142,17 @@ pm2_run() { # name drain boot_delay
     RELOAD_S=$(printf '%s\n' "${times[@]}" | median)
     wait $W
     RSS_KB=$(ps -o rss= -p "$(cat "$PM2_HOME/pm2.pid")" | tr -d ' ')
-    CLI_S=$(for _ in $(seq 1 20); do s=$(now); "$PM2" jlist >/dev/null 2>&1; since "$s"; done | median)
+    CLI_S=$(python3 - "$PM2" <<'PY'
+import statistics, subprocess, sys, time
+ts = []
+for _ in range(20):
+    t = time.perf_counter()
+    subprocess.run([sys.argv[1], "jlist"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ts.append(time.perf_counter() - t)
+print(f"{statistics.median(ts):.4f}")
+PY
+)
+    RTT_S=-
     read -r FAILED TOTAL < <(wrk_failed "$TMP/wrk-$name.txt")
     "$PM2" delete web >/dev/null 2>&1 || true
     "$PM2" kill >/dev/null 2>&1 || true
@@ -131,7 +166,7 @@ for sup in cutover pm2; do
         ${sup}_run "$sup-$scen" $drain $delay
         R[$sup,$scen,failed]=$FAILED; R[$sup,$scen,total]=$TOTAL
         R[$sup,$scen,reload]=$RELOAD_S; R[$sup,$scen,rss]=$RSS_KB
-        R[$sup,$scen,cli]=$CLI_S; R[$sup,$scen,start]=$START_4
+        R[$sup,$scen,cli]=$CLI_S; R[$sup,$scen,start]=$START_4; R[$sup,$scen,rtt]=$RTT_S
         PORT=$((PORT + 1))
     done
 done
@@ -151,5 +186,6 @@ printf '%-34s %14s %14s %10s\n' "daemon RSS KiB (after reloads)" "${R[cutover,ty
     "$(ratio "${R[cutover,typical,rss]}" "${R[pm2,typical,rss]}")"
 printf '%-34s %14.4f %14.4f %10s\n' "CLI status round trip s (median)" "${R[cutover,typical,cli]}" "${R[pm2,typical,cli]}" \
     "$(ratio "${R[cutover,typical,cli]}" "${R[pm2,typical,cli]}")"
+printf '%-34s %14s %14s %10s\n' "control socket round trip s" "${R[cutover,typical,rtt]}" "(no socket)" "-"
 printf '%-34s %14.2f %14.2f %10s\n' "time to 4 ready workers s" "${R[cutover,typical,start]}" "${R[pm2,typical,start]}" \
     "$(ratio "${R[cutover,typical,start]}" "${R[pm2,typical,start]}")"
