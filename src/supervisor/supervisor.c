@@ -37,7 +37,8 @@ struct supervisor {
     struct supervisor_app *apps; /* owned array, conf->napps; never reallocated */
     struct supervisor_control *control;
     struct readiness_notify *notify;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr2;
+    char **argv; /* borrowed from main: SIGUSR2 re-executes with the same arguments */
     uv_timer_t sample;
     uv_timer_t state_timer;
     char *state_last; /* the last state written, to write only on change */
@@ -474,6 +475,7 @@ finish_shutdown(struct supervisor *sv)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sighup, NULL);
+    uv_close((uv_handle_t *)&sv->sigusr2, NULL);
     uv_close((uv_handle_t *)&sv->sample, NULL);
     uv_close((uv_handle_t *)&sv->shutdown_poll, NULL);
     uv_timer_stop(&sv->state_timer);
@@ -569,10 +571,41 @@ reread_conf(struct supervisor *sv)
     }
 }
 
+/* SIGUSR2: replace this process image with the binary now at self_exe (an upgraded cutover),
+ * same pid, same arguments, without touching the workers: the state file is written first and
+ * the new image adopts them, as after a crash, but they stay our children. */
+static void
+reexec(struct supervisor *sv)
+{
+    const char *busy = NULL;
+
+    for (size_t i = 0; i < sv->conf->napps && busy == NULL; i++)
+        if (sv->apps[i].op.kind != SUPERVISOR_APP_IDLE)
+            busy = sv->conf->apps[i].name;
+    if (busy != NULL) {
+        log_warn("SIGUSR2: app %s has an operation in progress; retry when it is done", busy);
+        return;
+    }
+    FREE_AND_NULL(sv->state_last);
+    write_state(sv);
+    log_info("SIGUSR2: re-executing %s in place; workers keep running", sv->self_exe);
+    uv_loop_close(sv->loop); /* best effort; the exec discards the rest */
+    execv(sv->self_exe, sv->argv);
+    log_error("SIGUSR2: exec %s failed: %s; exiting, the next start adopts the workers",
+              sv->self_exe, strerror(errno));
+    _exit(ERR_EXIT_FAILED);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
     struct supervisor *sv = h->data;
+
+    if (signum == SIGUSR2) {
+        if (!sv->shutting_down)
+            reexec(sv);
+        return;
+    }
 
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
@@ -658,6 +691,7 @@ run(struct supervisor *sv)
     signal_start(sv, &sv->sigterm, SIGTERM);
     signal_start(sv, &sv->sigint, SIGINT);
     signal_start(sv, &sv->sighup, SIGHUP);
+    signal_start(sv, &sv->sigusr2, SIGUSR2);
     uv_timer_init(sv->loop, &sv->sample);
     sv->sample.data = sv;
     uv_timer_start(&sv->sample, on_sample, 100, SAMPLE_INTERVAL_MS);
@@ -732,6 +766,7 @@ supervisor_main(int argc, char **argv)
         return exec_worker(argc - skip, argv + skip);
     }
     log_init("supervise", LOG_INFO);
+    sv.argv = argv - 1; /* main passes argv + 1: keep "cutover" in front */
     if (parse_args(argc, argv, &conf_path, &check) != 0)
         return ERR_EXIT_USAGE;
     if (supervisor_conf_load(&sv.conf, conf_path, &err) != 0) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -706,11 +707,17 @@ on_pidfd_readable(uv_poll_t *h, int status, int events)
 {
     struct worker *w = h->data;
 
+    int st = 0;
+
     (void)status;
     (void)events;
-    /* Not our child: no exit status (init reaps it). */
     uv_close((uv_handle_t *)&w->pidfd_poll, on_pidfd_closed);
-    handle_exit(w, -1, 0);
+    /* Adopted after an in-place re-exec it is still our child: reap it and learn how it ended.
+     * After a crash it is not (ECHILD): init reaps it and the status is unknown. */
+    if (waitpid(w->pid, &st, WNOHANG) == w->pid)
+        handle_exit(w, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    else
+        handle_exit(w, -1, 0);
 }
 
 int
