@@ -80,7 +80,7 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
     sv.write_conf(instances=4, listen=f"127.0.0.1:{port}")
     proc = sv.start()
     pids = sv.ready_pids()
-    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=12)
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=8)
     time.sleep(1)
     proc.send_signal(signal.SIGUSR2)
     wait_for(lambda: "re-executing" in sv.procs.output(proc), timeout=5, what="re-exec")
@@ -90,6 +90,9 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
     wait_for(lambda: sv.count("ready") == 4, timeout=10, what="status after re-exec")
     assert sv.ready_pids() == pids
     assert sorted(sv.leftover()) == pids
+    assert load.p.poll() is None, "load ended before the re-exec was verified"
+    res = load.result()  # the load spans the re-exec; a kill -9 (below) would reset connections
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     # still our children: a killed one is reaped and replaced with its real exit status
     os.kill(pids[0], signal.SIGKILL)
 
@@ -99,7 +102,5 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
 
     wait_for(replaced, timeout=10, what="replacement after re-exec")
     assert [w for w in sv.status() if w["index"] == 0][0]["exit_signal"] == signal.SIGKILL
-    res = load.result()
-    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert sv.stop() == 0
     assert sv.leftover() == []
