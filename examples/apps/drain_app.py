@@ -14,7 +14,7 @@ Drain contract, on SIGTERM or SIGINT:
   5. exit once no connection is left.
 Misbehaviour for tests (all optional): --boot-delay S (slow boot), --never-ready (never
 becomes ready), --crash-after S (exit 1 after S seconds), --exit-at-start CODE, --spam N
-(write N lines to stdout at start), --tag TEXT (returned in every response body),
+(write N lines to stdout at start), --hog-mb N (hold N MiB once ready), --tag TEXT (returned in every response body),
 --mode-file PATH (more arguments read from PATH at each start: a test's "new version").
 """
 import argparse
@@ -140,6 +140,10 @@ class App:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as n:
                     n.sendto(b"READY=1", notify)
         say(f"listening pid={os.getpid()} tag={self.args.tag}")
+        if self.args.hog_mb:
+            self.hog = bytearray(self.args.hog_mb * 1024 * 1024)
+            for i in range(0, len(self.hog), 4096):
+                self.hog[i] = 1  # touch every page: resident
         if self.args.crash_after:
             loop.call_later(self.args.crash_after, lambda: os._exit(1))
         await stop.wait()
@@ -153,6 +157,7 @@ def main():
     p.add_argument("--crash-after", type=float, default=0)
     p.add_argument("--exit-at-start", type=int, default=None)
     p.add_argument("--spam", type=int, default=0)
+    p.add_argument("--hog-mb", type=int, default=0)
     p.add_argument("--tag", default=os.environ.get("APP_TAG", "v1"))
     p.add_argument("--mode-file", default=None)
     args = p.parse_args()

@@ -6,7 +6,9 @@
 
 struct err;
 
-/* Process-wide libcurl setup; call once from *_main before any thread uses the client. */
+/* Loads libcurl (dlopen, once) and runs its global setup. Thread-safe; called implicitly by
+ * the first request, but call it from *_main before threads start if you can. Returns 0 or
+ * -ENOSYS when libcurl cannot be loaded. */
 int http_client_global_init(void);
 
 /* GET <url> (through the unix socket <unix_path> when not NULL), giving up after <timeout_ms>.

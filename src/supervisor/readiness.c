@@ -3,11 +3,13 @@
 #include "supervisor/readiness.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -237,4 +239,84 @@ readiness_notify_close(struct readiness_notify *n)
         return;
     unlink(n->path);
     uv_close((uv_handle_t *)&n->poll, on_notify_closed);
+}
+
+static bool
+epoll_watches(pid_t pid, const char *epfd, int fd)
+{
+    char path[384], line[256];
+    FILE *f;
+    bool found = false;
+    int tfd;
+
+    snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)pid, epfd);
+    if ((f = fopen(path, "re")) == NULL)
+        return false;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd;
+    fclose(f);
+    return found;
+}
+
+static bool
+in_epoll_set(pid_t pid, int fd)
+{
+    char path[64], link[384], target[64];
+    struct dirent *de;
+    bool found = false;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    if ((d = opendir(path)) == NULL)
+        return false;
+    while (!found && (de = readdir(d)) != NULL) {
+        ssize_t n;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0)
+            found = epoll_watches(pid, de->d_name, fd);
+    }
+    closedir(d);
+    return found;
+}
+
+static bool
+blocked_in_accept(pid_t pid, int fd)
+{
+    char path[384], line[256];
+    struct dirent *de;
+    bool found = false;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    if ((d = opendir(path)) == NULL)
+        return false;
+    while (!found && (de = readdir(d)) != NULL) {
+        long nr = -1;
+        unsigned long arg0 = 0;
+        FILE *f;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", (int)pid, de->d_name);
+        if ((f = fopen(path, "re")) == NULL)
+            continue;
+        if (fgets(line, sizeof(line), f) != NULL && sscanf(line, "%ld %lx", &nr, &arg0) == 2)
+            found = (nr == SYS_accept || nr == SYS_accept4) && arg0 == (unsigned long)fd;
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+bool
+readiness_accepting(pid_t pid, int fd)
+{
+    return in_epoll_set(pid, fd) || blocked_in_accept(pid, fd);
 }

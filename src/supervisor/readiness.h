@@ -29,6 +29,13 @@ struct readiness_probe *readiness_probe_http(uv_loop_t *loop, const struct addr 
 /* Detaches the caller; the callback will not run. NULL-safe. */
 void readiness_probe_cancel(struct readiness_probe *p);
 
+/* True when process <pid> is accepting on its descriptor <fd>: <fd> is in one of its epoll
+ * sets (event-loop servers: Node, Python asyncio, Go, libuv, nginx-style C), or one of its
+ * threads is blocked in accept()/accept4() on it. This is how a listen: mode worker is told apart
+ * from the others sharing the same socket: an HTTP probe through the shared socket may be
+ * answered by any worker, so it only counts once the new worker is accepting itself. */
+bool readiness_accepting(pid_t pid, int fd);
+
 /* Receives "READY=1" (and other sd_notify fields, ignored) from workers. The sender is
  * identified by its kernel-verified pid (SO_PASSCRED). */
 typedef void (*readiness_notify_cb)(void *arg, pid_t pid, const char *msg);

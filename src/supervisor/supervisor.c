@@ -37,13 +37,16 @@ struct supervisor {
     struct supervisor_app *apps; /* owned array, conf->napps; never reallocated */
     struct supervisor_control *control;
     struct readiness_notify *notify;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr2;
+    char **argv; /* borrowed from main: SIGUSR2 re-executes with the same arguments */
     uv_timer_t sample;
     uv_timer_t state_timer;
     char *state_last; /* the last state written, to write only on change */
     char state_path[PATH_MAX];
     uv_timer_t shutdown_poll;
     bool shutting_down;
+    struct supervisor_conf **hup_confs; /* confs loaded by SIGHUP; apps borrow from them */
+    size_t nhup_confs;
     int initial_pending; /* apps whose first start has not finished */
     char self_exe[PATH_MAX];
     char notify_path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
@@ -472,6 +475,7 @@ finish_shutdown(struct supervisor *sv)
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sighup, NULL);
+    uv_close((uv_handle_t *)&sv->sigusr2, NULL);
     uv_close((uv_handle_t *)&sv->sample, NULL);
     uv_close((uv_handle_t *)&sv->shutdown_poll, NULL);
     uv_timer_stop(&sv->state_timer);
@@ -510,12 +514,102 @@ begin_shutdown(struct supervisor *sv, const char *why)
 }
 
 static void
+on_hup_reload_done(void *arg, const struct supervisor_app_result *r)
+{
+    (void)arg;
+    if (!r->ok)
+        log_error("SIGHUP reload: %s", r->error);
+}
+
+static void
+apply_app_change(struct supervisor *sv, struct supervisor_app *app,
+                 const struct supervisor_app_conf *nc)
+{
+    char why[256];
+    bool changed = false;
+
+    (void)sv;
+    if (supervisor_app_set_conf(app, nc, &changed, why, sizeof(why)) != 0) {
+        log_error("SIGHUP: app %s: %s; keeping its old definition", nc->name, why);
+        return;
+    }
+    if (!changed)
+        return;
+    if (supervisor_app_run(app, SUPERVISOR_APP_RELOAD, 0, on_hup_reload_done, NULL) != 0)
+        log_warn("SIGHUP: app %s is busy; its new definition applies at its next reload", nc->name);
+    else
+        log_info("SIGHUP: app %s changed: reloading it", nc->name);
+}
+
+/* Re-reads apps.yaml: a bad file changes nothing; a changed app is reloaded (not restarted);
+ * unchanged apps are left alone. */
+static void
+reread_conf(struct supervisor *sv)
+{
+    struct supervisor_conf *nc;
+    struct err err = {0};
+
+    if (supervisor_conf_load(&nc, sv->conf->path, &err) != 0) {
+        log_error("SIGHUP: %s; nothing changed", err.msg);
+        return;
+    }
+    sv->hup_confs = mem_realloc(sv->hup_confs, (sv->nhup_confs + 1) * sizeof(*sv->hup_confs));
+    sv->hup_confs[sv->nhup_confs++] = nc;
+    if (strcmp(nc->control, sv->conf->control) != 0)
+        log_warn("SIGHUP: control changed: restart the supervisor to apply it");
+    for (size_t i = 0; i < nc->napps; i++)
+        if (supervisor_conf_app(sv->conf, nc->apps[i].name) == NULL)
+            log_warn("SIGHUP: new app %s: restart the supervisor to start it", nc->apps[i].name);
+    for (size_t i = 0; i < sv->conf->napps; i++) {
+        const struct supervisor_app_conf *a = supervisor_conf_app(nc, sv->conf->apps[i].name);
+
+        if (a == NULL)
+            log_warn("SIGHUP: app %s was removed: stop it with `cutover apps stop %s`",
+                     sv->conf->apps[i].name, sv->conf->apps[i].name);
+        else
+            apply_app_change(sv, &sv->apps[i], a);
+    }
+}
+
+/* SIGUSR2: replace this process image with the binary now at self_exe (an upgraded cutover),
+ * same pid, same arguments, without touching the workers: the state file is written first and
+ * the new image adopts them, as after a crash, but they stay our children. */
+static void
+reexec(struct supervisor *sv)
+{
+    const char *busy = NULL;
+
+    for (size_t i = 0; i < sv->conf->napps && busy == NULL; i++)
+        if (sv->apps[i].op.kind != SUPERVISOR_APP_IDLE)
+            busy = sv->conf->apps[i].name;
+    if (busy != NULL) {
+        log_warn("SIGUSR2: app %s has an operation in progress; retry when it is done", busy);
+        return;
+    }
+    FREE_AND_NULL(sv->state_last);
+    write_state(sv);
+    log_info("SIGUSR2: re-executing %s in place; workers keep running", sv->self_exe);
+    uv_loop_close(sv->loop); /* best effort; the exec discards the rest */
+    execv(sv->self_exe, sv->argv);
+    log_error("SIGUSR2: exec %s failed: %s; exiting, the next start adopts the workers",
+              sv->self_exe, strerror(errno));
+    _exit(ERR_EXIT_FAILED);
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
     struct supervisor *sv = h->data;
 
+    if (signum == SIGUSR2) {
+        if (!sv->shutting_down)
+            reexec(sv);
+        return;
+    }
+
     if (signum == SIGHUP) {
-        log_warn("SIGHUP: re-reading apps.yaml is not supported yet; use `cutover apps reload`");
+        if (!sv->shutting_down)
+            reread_conf(sv);
         return;
     }
     begin_shutdown(sv, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -597,6 +691,7 @@ run(struct supervisor *sv)
     signal_start(sv, &sv->sigterm, SIGTERM);
     signal_start(sv, &sv->sigint, SIGINT);
     signal_start(sv, &sv->sighup, SIGHUP);
+    signal_start(sv, &sv->sigusr2, SIGUSR2);
     uv_timer_init(sv->loop, &sv->sample);
     sv->sample.data = sv;
     uv_timer_start(&sv->sample, on_sample, 100, SAMPLE_INTERVAL_MS);
@@ -671,6 +766,7 @@ supervisor_main(int argc, char **argv)
         return exec_worker(argc - skip, argv + skip);
     }
     log_init("supervise", LOG_INFO);
+    sv.argv = argv - 1; /* main passes argv + 1: keep "cutover" in front */
     if (parse_args(argc, argv, &conf_path, &check) != 0)
         return ERR_EXIT_USAGE;
     if (supervisor_conf_load(&sv.conf, conf_path, &err) != 0) {
@@ -683,7 +779,11 @@ supervisor_main(int argc, char **argv)
         return ERR_EXIT_OK;
     }
     signal(SIGPIPE, SIG_IGN);
-    http_client_global_init();
+    for (size_t i = 0; i < sv.conf->napps; i++) /* libcurl (and OpenSSL) only when used */
+        if (sv.conf->apps[i].ready == SUPERVISOR_READY_HTTP) {
+            http_client_global_init();
+            break;
+        }
     sv.loop = mem_calloc(1, sizeof(*sv.loop));
     uv_loop_init(sv.loop);
     if ((rc = setup(&sv, &err)) != 0) {
@@ -698,6 +798,9 @@ supervisor_main(int argc, char **argv)
     uv_loop_close(sv.loop);
     free(sv.loop);
     free(sv.apps);
+    for (size_t i = 0; i < sv.nhup_confs; i++)
+        supervisor_conf_free(sv.hup_confs[i]);
+    free(sv.hup_confs);
     supervisor_conf_free(sv.conf);
     return rc;
 }

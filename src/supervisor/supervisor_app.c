@@ -107,8 +107,10 @@ open_logs(struct supervisor_app *app, struct err *err)
                                  c->log_keep, err);
             if (rc != 0)
                 return rc;
-            if (app->wenv.has_ids)
-                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid);
+            if (app->wenv.has_ids &&
+                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid) != 0)
+                return err_set(err, -errno, "%s: chown: %s", app->logs[i * 2 + (uint32_t)s].path,
+                               strerror(errno));
         }
     }
     return 0;
@@ -719,6 +721,48 @@ step_reload_ports(struct supervisor_app *app)
         finish_op(app, false);
     else if (app->op.next_slot >= app->conf->instances)
         finish_op(app, true);
+}
+
+/* ---- configuration changes ----------------------------------------------------------------- */
+
+static bool
+same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static const char *
+structural_change(const struct supervisor_app_conf *a, const struct supervisor_app_conf *b)
+{
+    if (a->has_listen != b->has_listen || (a->has_listen && !addr_equal(&a->listen, &b->listen)) ||
+        a->ports != b->ports)
+        return "listen/ports";
+    if (a->instances != b->instances)
+        return "instances";
+    if (!same_str(a->log_dir, b->log_dir) || a->log_max_size != b->log_max_size ||
+        a->log_keep != b->log_keep)
+        return "logs";
+    if (!same_str(a->user, b->user) || !same_str(a->group, b->group))
+        return "user/group";
+    if (!same_str(a->nginx_upstream, b->nginx_upstream))
+        return "nginx";
+    return NULL;
+}
+
+int
+supervisor_app_set_conf(struct supervisor_app *app, const struct supervisor_app_conf *conf,
+                        bool *changed, char *why, size_t whylen)
+{
+    const char *what = structural_change(app->conf, conf);
+
+    if (what != NULL) {
+        snprintf(why, whylen, "%s changed: restart the supervisor to apply it", what);
+        return -EINVAL;
+    }
+    *changed = !supervisor_conf_app_equal(app->conf, conf);
+    app->conf = conf;
+    app->wenv.conf = conf;
+    return 0;
 }
 
 /* ---- adoption ------------------------------------------------------------------------------ */

@@ -78,6 +78,13 @@ int supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, ui
 /* Takes over the running workers of a previous supervisor (from its state file), as READY
  * members of their recorded generations. Returns how many were adopted. */
 size_t supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n);
+/* SIGHUP: switches the app to <conf> (which must outlive the app). Only what can change
+ * without rebinding or resizing may change: listen/ports, instances, logs, user/group and nginx
+ * must stay the same (-EINVAL, the reason in <why>; nothing changes). Sets *changed when the
+ * workers themselves would run differently (command, cwd, env, readiness), which the caller
+ * applies with a reload. */
+int supervisor_app_set_conf(struct supervisor_app *app, const struct supervisor_app_conf *conf,
+                            bool *changed, char *why, size_t whylen);
 /* Appends every worker to <rep>. */
 void supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *rep);
 /* Periodic RSS/CPU sampling for every running worker. */

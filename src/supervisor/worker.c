@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -444,6 +445,14 @@ probe_target(const struct worker *w, struct addr *out)
     }
 }
 
+/* listen: mode: a probe through the shared socket may be answered by any worker; it only
+ * counts once this worker accepts on fd 3 itself. */
+static bool
+accepting_itself(const struct worker *w)
+{
+    return w->env->listen_fd < 0 || readiness_accepting(w->pid, 3);
+}
+
 static void
 on_probe_tick(uv_timer_t *t)
 {
@@ -460,15 +469,20 @@ on_probe_tick(uv_timer_t *t)
     case SUPERVISOR_READY_NOTIFY:
         return; /* worker_notify() does it */
     case SUPERVISOR_READY_TCP:
+        if (!accepting_itself(w))
+            break;
         probe_target(w, &target);
         w->probe = readiness_probe_tcp(w->env->loop, &target, on_probe_done, w);
         return;
     case SUPERVISOR_READY_HTTP:
+        if (!accepting_itself(w))
+            break;
         probe_target(w, &target);
         w->probe =
             readiness_probe_http(w->env->loop, &target, c->ready_path, 1000, on_probe_done, w);
         return;
     }
+    uv_timer_start(&w->probe_timer, on_probe_tick, PROBE_INTERVAL_MS, 0); /* not accepting yet */
 }
 
 void
@@ -693,11 +707,17 @@ on_pidfd_readable(uv_poll_t *h, int status, int events)
 {
     struct worker *w = h->data;
 
+    int st = 0;
+
     (void)status;
     (void)events;
-    /* Not our child: no exit status (init reaps it). */
     uv_close((uv_handle_t *)&w->pidfd_poll, on_pidfd_closed);
-    handle_exit(w, -1, 0);
+    /* Adopted after an in-place re-exec it is still our child: reap it and learn how it ended.
+     * After a crash it is not (ECHILD): init reaps it and the status is unknown. */
+    if (waitpid(w->pid, &st, WNOHANG) == w->pid)
+        handle_exit(w, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    else
+        handle_exit(w, -1, 0);
 }
 
 int

@@ -73,3 +73,34 @@ def test_adopted_worker_that_dies_is_restarted(sv):
     wait_for(replaced, timeout=10, what="adopted worker replaced")
     assert sv.stop() == 0
     assert sv.leftover() == []
+
+
+def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
+    port = free_port()
+    sv.write_conf(instances=4, listen=f"127.0.0.1:{port}")
+    proc = sv.start()
+    pids = sv.ready_pids()
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=8)
+    time.sleep(1)
+    proc.send_signal(signal.SIGUSR2)
+    wait_for(lambda: "re-executing" in sv.procs.output(proc), timeout=5, what="re-exec")
+    wait_for(lambda: "adopted 4 running worker" in sv.procs.output(proc), timeout=10,
+             what="adoption after re-exec")
+    assert proc.poll() is None  # same process, new image
+    wait_for(lambda: sv.count("ready") == 4, timeout=10, what="status after re-exec")
+    assert sv.ready_pids() == pids
+    assert sorted(sv.leftover()) == pids
+    assert load.p.poll() is None, "load ended before the re-exec was verified"
+    res = load.result()  # the load spans the re-exec; a kill -9 (below) would reset connections
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
+    # still our children: a killed one is reaped and replaced with its real exit status
+    os.kill(pids[0], signal.SIGKILL)
+
+    def replaced():
+        ws = [w for w in sv.status() if w["state"] == "ready"]
+        return len(ws) == 4 and pids[0] not in [w["pid"] for w in ws]
+
+    wait_for(replaced, timeout=10, what="replacement after re-exec")
+    assert [w for w in sv.status() if w["index"] == 0][0]["exit_signal"] == signal.SIGKILL
+    assert sv.stop() == 0
+    assert sv.leftover() == []

@@ -4,6 +4,7 @@ FILE:LINE:COL with exit 2 and --check validates without running anything."""
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -74,3 +75,29 @@ def test_check_and_config_errors(cutover, tmp_path):
     r = subprocess.run([cutover, "supervise", "-c", str(tmp_path / "missing.yaml")],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "missing.yaml" in r.stderr
+
+
+def test_logs_follow_shows_new_lines(sv):
+    import select
+    port = free_port()
+    sv.write_conf(instances=1, listen=f"127.0.0.1:{port}")
+    sv.start()
+    f = subprocess.Popen([sv.cutover, "apps", "logs", "web", "--follow", "--lines", "0",
+                          "--socket", sv.control, "--output", "table"], stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        time.sleep(0.5)
+        r = sv.apps("reload", "web", "--output", "table")  # the new worker logs "listening"
+        assert r.returncode == 0, r.stderr
+        new_pid = sv.ready_pids()[0]
+        seen = ""
+        deadline = time.monotonic() + 10
+        while f"listening pid={new_pid}" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([f.stdout], [], [], 0.5)
+            if ready:
+                seen += f.stdout.readline()
+        assert "web[0] out | " in seen and f"listening pid={new_pid}" in seen, seen
+    finally:
+        f.kill()
+        f.wait(timeout=5)
+    assert sv.stop() == 0

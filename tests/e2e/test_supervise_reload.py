@@ -90,3 +90,24 @@ def test_broken_new_version_keeps_old_workers_serving(sv):
     assert not set(sv.ready_pids()) & set(before)
     assert sv.stop() == 0
     assert sv.leftover() == []
+
+
+def test_http_readiness_in_listen_mode_waits_for_the_new_worker(sv):
+    # ready: {http: /health} through the shared socket would be answered by the old workers at
+    # once; the gate must wait until the new worker itself accepts (3 s boot here).
+    port = free_port()
+    sv.write_conf(instances=2, listen=f"127.0.0.1:{port}", ready="{http: /health}",
+                  ready_timeout="20s")
+    sv.start()
+    sv.set_mode("--boot-delay 3")
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=15)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    r = sv.apps("reload", "web", "--output", "table")
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert took >= 6, took  # two workers, one after the other, 3 s each
+    res = load.result()
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
+    assert sv.stop() == 0
+    assert sv.leftover() == []
