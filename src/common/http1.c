@@ -2,7 +2,8 @@
 /* HTTP/1 parsing on llhttp 8.1, strict where a proxy must be.
  *
  * llhttp 8.1 (Debian) accepts several inputs that let two parsers disagree about where a message
- * ends. So llhttp never sees a byte we have not checked first:
+ * ends. So llhttp never sees a byte we have not checked first (the byte-level checks live in
+ * http1_scan.c):
  *   - the head (start line + header fields) is buffered until its end and pre-scanned: every line
  *     ends in CRLF (no bare LF or CR anywhere, so no "\r\n\rX" or "\r\r\n" block ends), no
  *     obs-fold, header names are tokens directly followed by ':', values hold no NUL or CTL;
@@ -28,6 +29,7 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/http1_scan.h"
 #include "common/mem.h"
 #include "common/str.h"
 
@@ -38,43 +40,6 @@ enum phase {
     PH_ERROR,    /* refused: sticky */
 };
 
-/* The raw-line scanner shared by heads and trailer sections. */
-enum scan_state {
-    SC_LEAD = 0, /* before the start line: empty lines are skipped */
-    SC_LEAD_CR,  /* CR of a leading empty line */
-    SC_START,    /* inside the request or status line */
-    SC_LINE,     /* at the start of a field line (or of the final empty line) */
-    SC_NAME,     /* inside a field name */
-    SC_VALUE,    /* after the colon */
-    SC_CR,       /* saw CR: LF must follow */
-};
-
-struct scan {
-    enum scan_state state;
-    bool blank;   /* the pending CR began an empty line: LF ends the block */
-    size_t bytes; /* bytes of the block so far */
-    size_t lines; /* field lines so far */
-};
-
-enum chunk_state {
-    CK_SIZE_FIRST = 0, /* first hex digit of a chunk size */
-    CK_SIZE,           /* more hex digits, ';' or CR */
-    CK_EXT_NAME_FIRST, /* after ';' */
-    CK_EXT_NAME,       /* token chars, '=', ';' or CR */
-    CK_EXT_VAL_FIRST,  /* after '=' */
-    CK_EXT_TOKEN,      /* unquoted value */
-    CK_EXT_QUOTED,     /* inside a quoted value */
-    CK_EXT_ESC,        /* after a backslash in a quoted value */
-    CK_EXT_QEND,       /* after the closing quote */
-    CK_SIZE_LF,        /* CR of the size line seen */
-    CK_DATA,           /* chunk data */
-    CK_DATA_CR,        /* CR after the data */
-    CK_DATA_LF,        /* LF after the data */
-    CK_TRAILERS,       /* trailer section, under the head scanner */
-};
-
-#define CHUNK_LINE_MAX 4096  /* a size line with its extensions */
-#define CHUNK_SIZE_DIGITS 15 /* 15 hex digits: below 2^60, no overflow anywhere */
 #define CONTENT_LENGTH_MAX (UINT64_C(1) << 60)
 
 struct http1_parser {
@@ -84,64 +49,29 @@ struct http1_parser {
     void *ud;                         /* borrowed */
     llhttp_t ll;
     enum phase phase;
-    bool paused;        /* on_complete returned HTTP1_PAUSE */
-    bool msg_done;      /* llhttp's on_message_complete ran for this message */
-    bool aborted;       /* a user callback returned HTTP1_ABORT */
-    bool in_trailers;   /* headers collected now are trailers */
-    bool req_head;      /* responses: the request was HEAD */
-    bool req_connect;   /* responses: the request was CONNECT */
-    struct scan scan;   /* head pre-scan */
-    struct buf headbuf; /* a head that arrived in pieces */
-    struct buf field;   /* field name being collected */
-    struct buf value;   /* field value being collected */
-    struct buf text;    /* URL or reason phrase being collected */
-    bool in_value;      /* the last span was a value (a new field starts a new header) */
-    struct arena arena; /* head strings; reset per message */
+    bool paused;            /* on_complete returned HTTP1_PAUSE */
+    bool msg_done;          /* llhttp's on_message_complete ran for this message */
+    bool aborted;           /* a user callback returned HTTP1_ABORT */
+    bool in_trailers;       /* headers collected now are trailers */
+    bool req_head;          /* responses: the request was HEAD */
+    bool req_connect;       /* responses: the request was CONNECT */
+    struct http1_scan scan; /* head pre-scan */
+    struct buf headbuf;     /* a head that arrived in pieces */
+    struct buf field;       /* field name being collected */
+    struct buf value;       /* field value being collected */
+    struct buf text;        /* URL or reason phrase being collected */
+    bool in_value;          /* the last span was a value (a new field starts a new header) */
+    struct arena arena;     /* head strings; reset per message */
     struct http1_head head;
     struct http1_header *hdrs; /* owned: reused across messages */
     size_t caphdrs;
     struct http1_header *trl; /* owned: trailers */
     size_t ntrl, captrl;
-    enum chunk_state ck;
-    uint64_t ck_remaining; /* data bytes left in the current chunk */
-    size_t ck_line;        /* bytes of the current size line */
-    unsigned ck_digits;
-    struct scan trl_scan; /* trailer pre-scan */
+    struct http1_scan_chunk chunk; /* chunked framing pre-scan */
     int err_status;
     const char *err_reason; /* static, or reason_buf */
     char reason_buf[96];
 };
-
-/* ---- character classes (RFC 9110 §5.6.2) ---- */
-
-static bool
-is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
-is_hex(unsigned char c, unsigned *v)
-{
-    if (c >= '0' && c <= '9')
-        *v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-        *v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-        *v = c - 'A' + 10;
-    else
-        return false;
-    return true;
-}
-
-/* field-vchar / SP / HTAB / obs-text */
-static bool
-is_value_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
 
 static int
 fail(struct http1_parser *p, int status, const char *reason)
@@ -152,286 +82,6 @@ fail(struct http1_parser *p, int status, const char *reason)
         p->err_reason = reason;
     }
     return -EPROTO;
-}
-
-/* ---- the raw-line scanner ---- */
-
-static int
-scan_start_line_byte(struct http1_parser *p, struct scan *s, unsigned char c)
-{
-    if (c == '\r') {
-        s->state = SC_CR;
-        s->blank = false;
-        return 0;
-    }
-    if (c == '\n')
-        return fail(p, 400, "bare lf in start line");
-    /* a status line's reason phrase may hold HTAB; a request line never does */
-    if (c == 0x7f || (c < 0x20 && !(c == '\t' && p->kind == HTTP1_RESPONSE)))
-        return fail(p, 400, "control character in start line");
-    return 0;
-}
-
-static int
-scan_field_byte(struct http1_parser *p, struct scan *s, unsigned char c)
-{
-    switch (s->state) {
-    case SC_LINE:
-        if (c == '\r') {
-            s->state = SC_CR;
-            s->blank = true;
-            return 0;
-        }
-        if (c == ' ' || c == '\t')
-            return fail(p, 400, "obs-fold in header");
-        if (c == '\n')
-            return fail(p, 400, "bare lf in header");
-        if (c == ':')
-            return fail(p, 400, "empty header name");
-        if (!is_tchar(c))
-            return fail(p, 400, "invalid character in header name");
-        if (++s->lines > p->limits.max_headers)
-            return fail(p, 431, "too many headers");
-        s->state = SC_NAME;
-        return 0;
-    case SC_NAME:
-        if (c == ':')
-            s->state = SC_VALUE;
-        else if (!is_tchar(c))
-            return fail(p, 400, "invalid character in header name");
-        return 0;
-    case SC_VALUE:
-        if (c == '\r') {
-            s->state = SC_CR;
-            s->blank = false;
-        } else if (c == '\n') {
-            return fail(p, 400, "bare lf in header");
-        } else if (c == 0) {
-            return fail(p, 400, "nul in header value");
-        } else if (!is_value_char(c)) {
-            return fail(p, 400, "control character in header value");
-        }
-        return 0;
-    case SC_LEAD:
-    case SC_LEAD_CR:
-    case SC_START:
-    case SC_CR:
-        break;
-    }
-    ASSERT(0);
-    return -EPROTO;
-}
-
-/* Scans <n> bytes of a head or trailer block. Returns 1 when the block ended (*used = bytes up to
- * and including its final LF), 0 when it needs more (*used = n), or -EPROTO. */
-static int
-scan_block(struct http1_parser *p, struct scan *s, const char *d, size_t n, size_t *used)
-{
-    size_t max = p->limits.max_head_bytes;
-    int rc;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (++s->bytes > max)
-            return fail(p, 431, "header block too large");
-        if (s->state == SC_CR) {
-            if (c != '\n')
-                return fail(p, 400, "bare cr in head");
-            if (s->blank) {
-                *used = i + 1;
-                return 1;
-            }
-            s->state = SC_LINE;
-            continue;
-        }
-        rc = s->state == SC_START ? scan_start_line_byte(p, s, c) : scan_field_byte(p, s, c);
-        if (rc < 0)
-            return rc;
-    }
-    *used = n;
-    return 0;
-}
-
-/* Skips empty lines before a start line (RFC 9112 §2.2); returns the bytes skipped. */
-static int
-skip_leading_lines(struct http1_parser *p, const char *d, size_t n, size_t *skipped)
-{
-    size_t i = 0;
-
-    for (; i < n; i++) {
-        if (p->scan.state == SC_LEAD_CR) {
-            if (d[i] != '\n')
-                return fail(p, 400, "bare cr in head");
-            p->scan.state = SC_LEAD;
-        } else if (d[i] == '\r') {
-            p->scan.state = SC_LEAD_CR;
-        } else if (d[i] == '\n') {
-            return fail(p, 400, "bare lf in head");
-        } else {
-            p->scan.state = SC_START;
-            break;
-        }
-    }
-    *skipped = i;
-    return 0;
-}
-
-/* ---- the chunked shadow decoder ---- */
-
-static int
-chunk_ext_byte(struct http1_parser *p, unsigned char c)
-{
-    switch (p->ck) {
-    case CK_EXT_NAME_FIRST:
-        if (!is_tchar(c))
-            return fail(p, 400, "invalid chunk extension");
-        p->ck = CK_EXT_NAME;
-        return 0;
-    case CK_EXT_NAME:
-    case CK_EXT_TOKEN:
-    case CK_EXT_QEND:
-        if (c == ';')
-            p->ck = CK_EXT_NAME_FIRST;
-        else if (c == '=' && p->ck == CK_EXT_NAME)
-            p->ck = CK_EXT_VAL_FIRST;
-        else if (c == '\r')
-            p->ck = CK_SIZE_LF;
-        else if (p->ck == CK_EXT_QEND || !is_tchar(c))
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_VAL_FIRST:
-        if (c == '"')
-            p->ck = CK_EXT_QUOTED;
-        else if (is_tchar(c))
-            p->ck = CK_EXT_TOKEN;
-        else
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_QUOTED:
-        if (c == '"')
-            p->ck = CK_EXT_QEND;
-        else if (c == '\\')
-            p->ck = CK_EXT_ESC;
-        else if (!is_value_char(c))
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_ESC:
-        if (!is_value_char(c))
-            return fail(p, 400, "invalid chunk extension");
-        p->ck = CK_EXT_QUOTED;
-        return 0;
-    case CK_SIZE_FIRST:
-    case CK_SIZE:
-    case CK_SIZE_LF:
-    case CK_DATA:
-    case CK_DATA_CR:
-    case CK_DATA_LF:
-    case CK_TRAILERS:
-        break;
-    }
-    ASSERT(0);
-    return -EPROTO;
-}
-
-static int
-chunk_size_byte(struct http1_parser *p, unsigned char c)
-{
-    unsigned v;
-
-    if (is_hex(c, &v)) {
-        if (++p->ck_digits > CHUNK_SIZE_DIGITS)
-            return fail(p, 400, "chunk size too large");
-        p->ck_remaining = p->ck_remaining << 4 | v;
-        p->ck = CK_SIZE;
-        return 0;
-    }
-    if (p->ck == CK_SIZE_FIRST)
-        return fail(p, 400, "invalid chunk size");
-    if (c == ';')
-        p->ck = CK_EXT_NAME_FIRST;
-    else if (c == '\r')
-        p->ck = CK_SIZE_LF;
-    else
-        return fail(p, 400, "invalid chunk size");
-    return 0;
-}
-
-static void
-chunk_begin_size(struct http1_parser *p)
-{
-    p->ck = CK_SIZE_FIRST;
-    p->ck_remaining = 0;
-    p->ck_digits = 0;
-    p->ck_line = 0;
-}
-
-/* Checks <n> body bytes of a chunked message. Returns 1 when the message ends (*used = its last
- * byte + 1), 0 when it needs more (*used = n), or -EPROTO. */
-static int
-chunk_scan(struct http1_parser *p, const char *d, size_t n, size_t *used)
-{
-    size_t i = 0, k;
-    int rc;
-
-    while (i < n) {
-        unsigned char c = (unsigned char)d[i];
-        switch (p->ck) {
-        case CK_DATA:
-            k = n - i < p->ck_remaining ? n - i : (size_t)p->ck_remaining;
-            p->ck_remaining -= k;
-            i += k;
-            if (p->ck_remaining == 0)
-                p->ck = CK_DATA_CR;
-            continue;
-        case CK_DATA_CR:
-            if (c != '\r')
-                return fail(p, 400, "missing crlf after chunk data");
-            p->ck = CK_DATA_LF;
-            break;
-        case CK_DATA_LF:
-            if (c != '\n')
-                return fail(p, 400, "missing crlf after chunk data");
-            chunk_begin_size(p);
-            break;
-        case CK_SIZE_LF:
-            if (c != '\n')
-                return fail(p, 400, "bare cr in chunk size line");
-            if (p->ck_remaining == 0) {
-                p->ck = CK_TRAILERS;
-                memset(&p->trl_scan, 0, sizeof(p->trl_scan));
-                p->trl_scan.state = SC_LINE;
-            } else {
-                p->ck = CK_DATA;
-            }
-            break;
-        case CK_TRAILERS:
-            rc = scan_block(p, &p->trl_scan, d + i, n - i, &k);
-            if (rc < 0)
-                return rc;
-            *used = i + k;
-            return rc;
-        case CK_SIZE_FIRST:
-        case CK_SIZE:
-        case CK_EXT_NAME_FIRST:
-        case CK_EXT_NAME:
-        case CK_EXT_VAL_FIRST:
-        case CK_EXT_TOKEN:
-        case CK_EXT_QUOTED:
-        case CK_EXT_ESC:
-        case CK_EXT_QEND:
-            if (++p->ck_line > CHUNK_LINE_MAX)
-                return fail(p, 400, "chunk size line too long");
-            if (c == '\n')
-                return fail(p, 400, "bare lf in chunk size line");
-            rc = p->ck <= CK_SIZE ? chunk_size_byte(p, c) : chunk_ext_byte(p, c);
-            if (rc < 0)
-                return rc;
-            break;
-        }
-        i++;
-    }
-    *used = n;
-    return 0;
 }
 
 /* ---- collecting the head from llhttp's callbacks ---- */
@@ -792,7 +442,7 @@ is_token_then_space(const char *d, size_t len)
 {
     size_t i = 0;
 
-    while (i < len && is_tchar((unsigned char)d[i]))
+    while (i < len && http1_scan_is_tchar((unsigned char)d[i]))
         i++;
     return i > 0 && i < len && d[i] == ' ';
 }
@@ -850,7 +500,8 @@ start_message(struct http1_parser *p)
     buf_reset(&p->field);
     buf_reset(&p->value);
     buf_reset(&p->text);
-    memset(&p->scan, 0, sizeof(p->scan));
+    http1_scan_init(&p->scan, p->kind == HTTP1_REQUEST ? HTTP1_SCAN_REQUEST : HTTP1_SCAN_RESPONSE,
+                    p->limits.max_head_bytes, p->limits.max_headers);
     llhttp_reset(&p->ll);
     p->phase = PH_HEAD;
 }
@@ -867,7 +518,7 @@ enter_body(struct http1_parser *p, int rc, size_t ran, size_t len)
     if (expects_no_body(&p->head))
         return fail(p, 400, "framing mismatch");
     if (p->head.framing == HTTP1_BODY_CHUNKED)
-        chunk_begin_size(p);
+        http1_scan_chunk_init(&p->chunk, p->limits.max_head_bytes, p->limits.max_headers);
     p->phase = PH_BODY;
     return 0;
 }
@@ -875,25 +526,25 @@ enter_body(struct http1_parser *p, int rc, size_t ran, size_t len)
 static int
 feed_head(struct http1_parser *p, const char *d, size_t n, size_t *used)
 {
+    struct http1_scan_error e;
     size_t skip = 0, end, ran;
     int rc;
 
     if (p->phase == PH_IDLE)
         start_message(p);
-    if (p->scan.state <= SC_LEAD_CR) {
-        if ((rc = skip_leading_lines(p, d, n, &skip)) < 0)
-            return rc;
-        if (skip == n) {
-            *used = n;
-            return 0;
-        }
-    }
-    rc = scan_block(p, &p->scan, d + skip, n - skip, &end);
-    if (rc <= 0) {
-        if (rc == 0)
-            buf_append(&p->headbuf, d + skip, n - skip);
+    if (http1_scan_skip_empty_lines(&p->scan, d, n, &skip, &e) < 0)
+        return fail(p, e.status, e.reason);
+    if (skip == n) {
         *used = n;
-        return rc;
+        return 0;
+    }
+    rc = http1_scan_feed(&p->scan, d + skip, n - skip, &end, &e);
+    if (rc < 0)
+        return fail(p, e.status, e.reason);
+    if (rc == 0) { /* the head continues in a later read: keep what we have */
+        buf_append(&p->headbuf, d + skip, n - skip);
+        *used = n;
+        return 0;
     }
     *used = skip + end;
     if (p->headbuf.len == 0) {
@@ -908,12 +559,13 @@ feed_head(struct http1_parser *p, const char *d, size_t n, size_t *used)
 static int
 feed_body(struct http1_parser *p, const char *d, size_t n, size_t *used)
 {
+    struct http1_scan_error e;
     size_t limit = n, ran;
     int shadow = 0, rc;
 
     if (p->head.framing == HTTP1_BODY_CHUNKED) {
-        if ((shadow = chunk_scan(p, d, n, &limit)) < 0)
-            return shadow;
+        if ((shadow = http1_scan_chunk_feed(&p->chunk, d, n, &limit, &e)) < 0)
+            return fail(p, e.status, e.reason);
     }
     if ((rc = run_llhttp(p, d, limit, &ran)) < 0)
         return rc;
@@ -1069,7 +721,7 @@ http1_parser_finish(struct http1_parser *p)
 
     if (p->phase == PH_ERROR)
         return -EPROTO;
-    if (p->phase == PH_IDLE || (p->phase == PH_HEAD && p->scan.state <= SC_LEAD_CR)) {
+    if (p->phase == PH_IDLE || (p->phase == PH_HEAD && !http1_scan_started(&p->scan))) {
         p->phase = PH_IDLE;
         return 0;
     }
@@ -1096,7 +748,7 @@ http1_parser_set_request_method(struct http1_parser *p, const char *method)
 bool
 http1_parser_in_message(const struct http1_parser *p)
 {
-    return p->phase == PH_BODY || (p->phase == PH_HEAD && p->scan.state > SC_LEAD_CR);
+    return p->phase == PH_BODY || (p->phase == PH_HEAD && http1_scan_started(&p->scan));
 }
 
 int
