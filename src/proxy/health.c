@@ -60,9 +60,10 @@ struct health_probe {
     struct http1_parser *parser; /* owned: this check's response parser */
     struct buf request;          /* the request bytes of this check */
     char rbuf[2048];
-    int status;         /* this check's response status, 0 if none yet */
-    int pending_closes; /* STOPPED: handles still closing */
-    uint64_t mark;      /* last reconciliation that saw this target in use */
+    int status;             /* this check's response status, 0 if none yet */
+    int pending_closes;     /* STOPPED: handles still closing */
+    uint64_t check_started; /* uv_now() when the current or last check began */
+    uint64_t mark;          /* last reconciliation that saw this target in use */
     /* the group's settings, refreshed by every generation */
     char *path;    /* owned */
     char *host;    /* owned: Host header value */
@@ -243,9 +244,12 @@ probe_enter(struct health_probe *pr, enum probe_state next)
     probe_log(pr, LOG_DEBUG, "-> %s", probe_state_names[next]);
     pr->state = next;
     switch (next) {
-    case PROBE_IDLE:
-        uv_timer_start(&pr->timer, on_timer, pr->interval_ms, 0);
+    case PROBE_IDLE: { /* as ALB: the interval runs from one check's start to the next */
+        uint64_t spent = uv_now(pr->h->loop) - pr->check_started;
+        uv_timer_start(&pr->timer, on_timer, spent < pr->interval_ms ? pr->interval_ms - spent : 0,
+                       0);
         break;
+    }
     case PROBE_CONNECTING:
         uv_timer_start(&pr->timer, on_timer, pr->timeout_ms, 0);
         break;
@@ -384,6 +388,7 @@ begin_check(struct health_probe *pr)
     else if (pr->port != 0 && ss.ss_family == AF_INET6)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons(pr->port);
     pr->status = 0;
+    pr->check_started = uv_now(pr->h->loop);
     buf_reset(&pr->request);
     buf_appendf(&pr->request,
                 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cutover-health-checker/1.0\r\n"
