@@ -164,7 +164,7 @@ second_text(time_t sec)
     return cached;
 }
 
-/* Appends <s> with '"', '\\' and bytes outside printable ASCII escaped as \xHH. */
+/* Appends <s> with '"', '\\', control bytes and bytes above 0x7e escaped as \xHH. */
 static size_t
 put_escaped(char *dst, size_t room, const char *s)
 {
@@ -173,7 +173,7 @@ put_escaped(char *dst, size_t room, const char *s)
 
     for (; *s != '\0' && o + 4 < room; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
             dst[o++] = '\\';
             dst[o++] = 'x';
             dst[o++] = hex[c >> 4];

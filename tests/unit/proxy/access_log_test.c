@@ -94,7 +94,7 @@ a_line_has_every_field(void **state)
                               "\"-\"\n"
                               "2026-11-21T00:45:49.123456Z 127.0.0.1:51234 web - - "
                               "\"GET /echo?a=\\x22b\\x22 HTTP/1.1\" 503 78 1045 0.001234 -1 "
-                              "\"no\\x20routable\\x20target\"\n");
+                              "\"no routable target\"\n");
     free(text);
     unlink(path);
 }
