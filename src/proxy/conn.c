@@ -109,9 +109,11 @@ struct conn {
     struct worker *w;
     struct worker_listen *wl;
     uint64_t id;
-    struct http1_parser *parser; /* owned: requests */
-    struct outq out;             /* to the client */
-    struct buf held;             /* owned: bytes read ahead (pipelining, tunnel start) */
+    struct parser_slot *ps; /* owned while a request is being read or served; NULL idle */
+    size_t max_head;        /* the listener's max_head_bytes */
+    bool parser_dirty;      /* refused, aborted or upgraded: never pooled again */
+    struct outq out;        /* to the client */
+    struct buf held;        /* owned: bytes read ahead (pipelining, tunnel start) */
     struct exchange x;
     struct addr peer;
     char peer_host[64];   /* for X-Forwarded-For */
@@ -135,6 +137,18 @@ static void reply_local(struct conn *c, int status, const char *why);
 static void finish_exchange(struct conn *c);
 
 static const struct upstream_events up_events;
+
+/* Request parsers are lent to connections only while they read or serve a request, and come
+ * back to a per-worker free list when the connection goes idle, so 10,000 idle keep-alive
+ * connections hold no parser (its arena and buffers are most of a connection's memory). */
+struct parser_slot {
+    struct http1_parser *parser; /* owned */
+    struct conn *c;              /* the borrower, or NULL in the free list */
+    size_t max_head;             /* the limit it was made with */
+    struct parser_slot *next;    /* free list */
+};
+
+#define PARSER_POOL_MAX 256
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -619,7 +633,7 @@ retry_or_fail(struct conn *c, int status, const char *why, bool stale)
 static int
 on_req_head(void *ud, struct http1_head *h)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
 
     begin_exchange(c, h);
     c->client_keep_alive = h->keep_alive && !h->upgrade;
@@ -630,7 +644,7 @@ on_req_head(void *ud, struct http1_head *h)
 static int
 on_req_body(void *ud, const char *p, size_t n)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
     struct exchange *x = &c->x;
     char line[24];
     int len;
@@ -653,7 +667,7 @@ on_req_body(void *ud, const char *p, size_t n)
 static int
 on_req_complete(void *ud, const struct http1_header *trailers, size_t ntrailers)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
     struct exchange *x = &c->x;
     struct buf *b = &c->w->scratch;
 
@@ -679,6 +693,71 @@ static const struct http1_callbacks req_callbacks = {
     .on_complete = on_req_complete,
 };
 
+/* ---- the parser pool ---- */
+
+static void
+take_parser(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct parser_slot *ps, **pp;
+
+    if (c->ps != NULL)
+        return;
+    for (pp = &w->parsers; (ps = *pp) != NULL; pp = &ps->next) {
+        if (ps->max_head == c->max_head) {
+            *pp = ps->next;
+            w->nparsers--;
+            break;
+        }
+    }
+    if (ps == NULL) {
+        struct http1_limits limits = {c->max_head, 0};
+        ps = mem_calloc(1, sizeof(*ps));
+        ps->max_head = c->max_head;
+        ps->parser = http1_parser_new(HTTP1_REQUEST, &limits, &req_callbacks, ps);
+    }
+    ps->c = c;
+    ps->next = NULL;
+    c->ps = ps;
+}
+
+/* Back to the pool when it sits between messages, else freed (a half-read head). */
+static void
+give_parser(struct conn *c)
+{
+    struct parser_slot *ps = c->ps;
+    struct worker *w = c->w;
+
+    if (ps == NULL)
+        return;
+    c->ps = NULL;
+    ps->c = NULL;
+    if (!c->parser_dirty && !http1_parser_in_message(ps->parser) && w->nparsers < PARSER_POOL_MAX &&
+        !w->stopping) {
+        http1_parser_resume(ps->parser);
+        ps->next = w->parsers;
+        w->parsers = ps;
+        w->nparsers++;
+        return;
+    }
+    http1_parser_free(ps->parser);
+    free(ps);
+}
+
+void
+conn_pool_free(struct worker *w)
+{
+    struct parser_slot *ps, *next;
+
+    for (ps = w->parsers; ps != NULL; ps = next) {
+        next = ps->next;
+        http1_parser_free(ps->parser);
+        free(ps);
+    }
+    w->parsers = NULL;
+    w->nparsers = 0;
+}
+
 /* ---- reading the client ---- */
 
 static void
@@ -694,8 +773,8 @@ hold(struct conn *c, const char *p, size_t n)
 static void
 bad_request(struct conn *c)
 {
-    int status = http1_parser_status(c->parser);
-    const char *why = http1_parser_reason(c->parser);
+    int status = http1_parser_status(c->ps->parser);
+    const char *why = http1_parser_reason(c->ps->parser);
 
     conn_log(c, LOG_DEBUG, "refused request: %d %s", status, why);
     c->close_after = true;
@@ -708,7 +787,12 @@ static void
 feed(struct conn *c, const char *p, size_t n)
 {
     size_t used = 0;
-    int rc = http1_parser_feed(c->parser, p, n, &used);
+    int rc;
+
+    take_parser(c);
+    rc = http1_parser_feed(c->ps->parser, p, n, &used);
+    if (rc < 0)
+        c->parser_dirty = true;
 
     if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
         return;
@@ -741,16 +825,22 @@ parse_client(struct conn *c, const char *p, size_t n)
         maybe_finish(c);
     }
     c->in_parse = false;
+    if (c->state == CONN_IDLE && !c->paused && c->held.len == 0 && c->ps != NULL &&
+        !http1_parser_in_message(c->ps->parser))
+        give_parser(c);
 }
 
 static void
 next_request(struct conn *c)
 {
     c->paused = false;
-    http1_parser_resume(c->parser);
+    if (c->ps != NULL)
+        http1_parser_resume(c->ps->parser);
     conn_enter(c, CONN_IDLE);
     if (!c->in_parse && c->held.len > 0)
         parse_client(c, NULL, 0);
+    if (c->state == CONN_IDLE && !c->in_parse && c->held.len == 0)
+        give_parser(c);
     if (c->state == CONN_IDLE && c->held.len <= HELD_MAX)
         set_reading(c, true);
 }
@@ -879,6 +969,7 @@ ev_head(void *owner, struct http1_head *h)
             return HTTP1_ABORT;
         }
         send_response_head(c, h, false);
+        c->parser_dirty = true;
         conn_enter(c, CONN_TUNNEL);
         if (c->held.len > 0) {
             send_copy(c, &x->up->out, c->held.data, c->held.len);
@@ -1048,7 +1139,7 @@ on_closed(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     w->nconns--;
-    http1_parser_free(c->parser);
+    give_parser(c);
     outq_fini(&c->out);
     buf_fini(&c->held);
     free(c);
@@ -1087,7 +1178,8 @@ conn_retire(struct conn *c)
     if (c->state == CONN_CLOSING)
         return;
     c->retiring = true;
-    if (c->state == CONN_IDLE && !c->x.active && !http1_parser_in_message(c->parser))
+    if (c->state == CONN_IDLE && !c->x.active &&
+        (c->ps == NULL || !http1_parser_in_message(c->ps->parser)))
         arm_timer(c); /* RETIRE_IDLE_MS from now */
 }
 
@@ -1117,7 +1209,6 @@ conn_accept(struct worker *w, struct worker_listen *wl, uv_stream_t *server)
 {
     struct conn *c = mem_calloc(1, sizeof(*c));
     const struct proxy_conf_listener *lc;
-    struct http1_limits limits = {0, 0};
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     int rc;
@@ -1139,8 +1230,7 @@ conn_accept(struct worker *w, struct worker_listen *wl, uv_stream_t *server)
     outq_init(&c->out, (uv_stream_t *)&c->tcp, on_client_drained, c);
     lc = proxy_conf_listener_find(w->conf, wl->listener->name);
     c->idle_ms = lc != NULL ? lc->idle_timeout_ms : 60000;
-    limits.max_head_bytes = lc != NULL ? lc->max_head_bytes : 0;
-    c->parser = http1_parser_new(HTTP1_REQUEST, &limits, &req_callbacks, c);
+    c->max_head = lc != NULL ? lc->max_head_bytes : HTTP1_DEFAULT_MAX_HEAD_BYTES;
     buf_init(&c->held);
     c->retiring = w->retiring;
     if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp)) != 0) {

@@ -8,7 +8,7 @@
 
 #include "common/err.h"
 
-#define KEEP_CAP (16 * 1024) /* an idle queue keeps at most this much memory */
+#define KEEP_CAP 0 /* a drained queue frees its buffers: idle connections hold none */
 
 void
 outq_init(struct outq *q, uv_stream_t *stream, outq_drain_cb cb, void *data)

@@ -268,6 +268,7 @@ worker_join(struct worker *w)
         free(m);
     }
     uv_mutex_destroy(&w->lock);
+    conn_pool_free(w);
     proxy_conf_unref(w->conf);
     buf_fini(&w->scratch);
     free(w->rbuf);

@@ -16,6 +16,7 @@
 
 struct access_log;
 struct conn;
+struct parser_slot;
 struct err;
 struct listener;
 struct proxy_conf;
@@ -66,6 +67,8 @@ struct worker {
     struct outq_batch batch; /* buffers gathered while handling one event */
     struct buf scratch;      /* head serialisation */
     uint64_t next_conn_id;
+    struct parser_slot *parsers; /* owned: idle request parsers (conn.c) */
+    size_t nparsers;
 };
 
 /* Starts a worker thread serving, for every listener, the fds j with j % nworkers == id.
