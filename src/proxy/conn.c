@@ -244,6 +244,19 @@ has_body(const struct http1_head *h)
            (h->framing == HTTP1_BODY_LENGTH && h->content_length > 0);
 }
 
+/* Bytes gathered for <q> and not flushed yet. */
+static uint64_t
+batched(const struct worker *w, const struct outq *q)
+{
+    uint64_t n = 0;
+
+    if (w->batch.q != q)
+        return 0;
+    for (unsigned i = 0; i < w->batch.n; i++)
+        n += w->batch.iov[i].len;
+    return n;
+}
+
 static void
 flush(struct conn *c)
 {
@@ -483,7 +496,7 @@ account(struct conn *c)
 {
     struct exchange *x = &c->x;
     struct listener *l = c->wl->listener;
-    uint64_t out = c->out.bytes - x->out_start;
+    uint64_t out = c->out.bytes + batched(c->w, &c->out) - x->out_start;
     int64_t req_us = (int64_t)((now_ns() - x->start_ns) / 1000);
 
     if (x->target != NULL)
@@ -524,6 +537,7 @@ finish_exchange(struct conn *c)
     drop_target(c);
     proxy_conf_unref(x->conf);
     memset(x, 0, sizeof(*x));
+    flush(c); /* after counting: see parse_client */
     if (c->close_after || c->state == CONN_CLOSING) {
         if (c->state != CONN_CLOSING) {
             set_reading(c, false);
@@ -574,11 +588,8 @@ reply_local(struct conn *c, int status, const char *why)
     x->resp_done = true;
     if (c->state != CONN_IDLE)
         conn_enter(c, CONN_RESPONDING);
-    if (!x->req_done) {
-        /* the body is still coming: we will not read it, the connection ends here */
-        flush(c);
-        finish_exchange(c);
-    }
+    if (!x->req_done)
+        finish_exchange(c); /* the body is still coming: we will not read it, we close */
 }
 
 static void
@@ -779,7 +790,6 @@ bad_request(struct conn *c)
     conn_log(c, LOG_DEBUG, "refused request: %d %s", status, why);
     c->close_after = true;
     reply_local(c, status, why);
-    flush(c);
     finish_exchange(c);
 }
 
@@ -812,17 +822,19 @@ parse_client(struct conn *c, const char *p, size_t n)
     if (c->in_parse)
         return;
     c->in_parse = true;
+    /* a finished exchange is counted before its last bytes are flushed, so a client that
+     * got its response and then reads /metrics sees it counted */
     if (n > 0)
         feed(c, p, n);
-    flush(c);
     maybe_finish(c);
+    flush(c);
     while (c->state == CONN_IDLE && !c->paused && c->held.len > 0) {
         struct buf tmp = c->held;
         buf_init(&c->held);
         feed(c, tmp.data, tmp.len);
+        maybe_finish(c);
         flush(c); /* gathered slices point into tmp */
         buf_fini(&tmp);
-        maybe_finish(c);
     }
     c->in_parse = false;
     if (c->state == CONN_IDLE && !c->paused && c->held.len == 0 && c->ps != NULL &&
@@ -866,6 +878,17 @@ update_flow(struct conn *c)
     }
     if (c->state == CONN_LINGER && outq_idle(&c->out))
         conn_close(c, "done");
+}
+
+/* The end of every event handler: finish what is finished, send, adjust flow control. */
+static void
+after_event(struct conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    maybe_finish(c);
+    flush(c);
+    update_flow(c);
 }
 
 static void
@@ -943,8 +966,7 @@ ev_connected(void *owner, int status)
     } else if (c->state == CONN_CONNECTING) {
         conn_enter(c, CONN_WAITING);
     }
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static int
@@ -1023,8 +1045,10 @@ ev_complete(void *owner)
         send_ref(c, &c->out, "0\r\n\r\n", 5);
     x->up_sent = x->up->out.bytes - x->up_sent_start;
     detach_upstream(c, x->up_keep_alive && x->req_done);
-    flush(c);
-    finish_exchange(c); /* answered before the request body ended: close_after is set */
+    finish_exchange(c);
+        /* counted before the last bytes leave (see parse_client) */ /* answered before the request
+                                                                        body ended: close_after is
+                                                                        set */
     flush(c);
     return HTTP1_OK;
 }
@@ -1051,8 +1075,7 @@ ev_failed(void *owner, int status, const char *why)
         return;
     }
     retry_or_fail(c, status, why, stale);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static void
@@ -1060,8 +1083,7 @@ ev_drained(void *owner)
 {
     struct conn *c = owner;
 
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static const struct upstream_events up_events = {
@@ -1117,10 +1139,7 @@ on_timer(uv_timer_t *t)
     case CONN_CLOSING:
         return;
     }
-    flush(c);
-    maybe_finish(c);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static void
@@ -1198,10 +1217,7 @@ conn_drain_check(struct conn *c)
     detach_upstream(c, false);
     c->close_after = true;
     reply_local(c, 502, "deregistration delay expired");
-    flush(c);
-    maybe_finish(c);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 int
