@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <llhttp.h>
 
@@ -42,6 +43,16 @@ enum phase {
 
 #define CONTENT_LENGTH_MAX (UINT64_C(1) << 60)
 
+/* A string llhttp reports in pieces. Usually one piece, pointing into the bytes being fed: kept
+ * by reference, then copied once into the arena. Pieces of one string can span two feeds (a
+ * trailer split across reads), so references are copied into <copy> after every execute. */
+struct span {
+    const char *ptr; /* borrowed: the input being fed; valid while !copied */
+    size_t len;
+    bool copied;     /* the string so far is in <copy> */
+    struct buf copy; /* owned */
+};
+
 struct http1_parser {
     enum http1_kind kind;
     struct http1_limits limits;
@@ -57,9 +68,9 @@ struct http1_parser {
     bool req_connect;       /* responses: the request was CONNECT */
     struct http1_scan scan; /* head pre-scan */
     struct buf headbuf;     /* a head that arrived in pieces */
-    struct buf field;       /* field name being collected */
-    struct buf value;       /* field value being collected */
-    struct buf text;        /* URL or reason phrase being collected */
+    struct span field;      /* field name being collected */
+    struct span value;      /* field value being collected */
+    struct span text;       /* URL or reason phrase being collected */
     bool in_value;          /* the last span was a value (a new field starts a new header) */
     struct arena arena;     /* head strings; reset per message */
     struct http1_head head;
@@ -104,12 +115,53 @@ trim(const char **s, size_t *len)
 }
 
 static void
+span_add(struct span *sp, const char *at, size_t len)
+{
+    if (sp->len == 0 && !sp->copied) {
+        sp->ptr = at;
+        sp->len = len;
+        return;
+    }
+    if (!sp->copied) {
+        buf_reset(&sp->copy);
+        buf_append(&sp->copy, sp->ptr, sp->len);
+        sp->copied = true;
+    }
+    buf_append(&sp->copy, at, len);
+    sp->len += len;
+}
+
+/* The input is about to go away: keep what is only referenced. */
+static void
+span_detach(struct span *sp)
+{
+    if (sp->len > 0 && !sp->copied) {
+        buf_reset(&sp->copy);
+        buf_append(&sp->copy, sp->ptr, sp->len);
+        sp->copied = true;
+    }
+}
+
+static const char *
+span_data(const struct span *sp)
+{
+    return sp->copied ? sp->copy.data : sp->len > 0 ? sp->ptr : "";
+}
+
+static void
+span_reset(struct span *sp)
+{
+    sp->len = 0;
+    sp->copied = false;
+}
+
+static void
 commit_header(struct http1_parser *p)
 {
     struct http1_header **arr = p->in_trailers ? &p->trl : &p->hdrs;
     size_t *cap = p->in_trailers ? &p->captrl : &p->caphdrs;
     size_t *count = p->in_trailers ? &p->ntrl : &p->head.nheaders;
-    const char *v = p->value.data != NULL ? p->value.data : "";
+    const char *v = span_data(&p->value);
     size_t vlen = p->value.len;
     struct http1_header *h;
 
@@ -121,32 +173,32 @@ commit_header(struct http1_parser *p)
     }
     trim(&v, &vlen);
     h = &(*arr)[(*count)++];
-    h->name = arena_strndup(&p->arena, p->field.data != NULL ? p->field.data : "", p->field.len);
+    h->name = arena_strndup(&p->arena, span_data(&p->field), p->field.len);
     h->name_len = p->field.len;
     h->value = arena_strndup(&p->arena, v, vlen);
     h->value_len = vlen;
-    buf_reset(&p->field);
-    buf_reset(&p->value);
+    span_reset(&p->field);
+    span_reset(&p->value);
 }
 
 static int
 on_ll_text(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->text, at, len);
+    span_add(&parser_of(ll)->text, at, len);
     return 0;
 }
 
 static int
 on_ll_field(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->field, at, len);
+    span_add(&parser_of(ll)->field, at, len);
     return 0;
 }
 
 static int
 on_ll_value(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->value, at, len);
+    span_add(&parser_of(ll)->value, at, len);
     return 0;
 }
 
@@ -158,6 +210,10 @@ on_ll_value_complete(llhttp_t *ll)
 }
 
 /* ---- framing checks after the head ---- */
+
+/* Case-insensitive name test with the length compared first: most names differ in length. */
+#define NAME_IS(hdr, lit)                                                                          \
+    ((hdr)->name_len == sizeof(lit) - 1 && strncasecmp((hdr)->name, (lit), sizeof(lit) - 1) == 0)
 
 static bool
 list_has_token(const char *v, const char *token)
@@ -266,25 +322,25 @@ collect_framing(struct http1_parser *p, struct framing_seen *f)
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hdr = &h->headers[i];
-        if (str_ieq(hdr->name, "content-length")) {
+        if (NAME_IS(hdr, "content-length")) {
             if (f->cl != NULL)
                 return fail(p, 400, "repeated content-length");
             f->cl = hdr;
-        } else if (str_ieq(hdr->name, "transfer-encoding")) {
+        } else if (NAME_IS(hdr, "transfer-encoding")) {
             if (f->te != NULL)
                 return fail(p, 400, "repeated transfer-encoding");
             f->te = hdr;
-        } else if (str_ieq(hdr->name, "host")) {
+        } else if (NAME_IS(hdr, "host")) {
             if (f->host != NULL)
                 return fail(p, 400, "repeated host");
             f->host = hdr;
-        } else if (str_ieq(hdr->name, "connection")) {
+        } else if (NAME_IS(hdr, "connection")) {
             f->conn_close |= list_has_token(hdr->value, "close");
             f->conn_keep_alive |= list_has_token(hdr->value, "keep-alive");
             f->conn_upgrade |= list_has_token(hdr->value, "upgrade");
-        } else if (str_ieq(hdr->name, "upgrade")) {
+        } else if (NAME_IS(hdr, "upgrade")) {
             f->has_upgrade = true;
-        } else if (str_ieq(hdr->name, "expect")) {
+        } else if (NAME_IS(hdr, "expect")) {
             h->expect_continue |= str_ieq(hdr->value, "100-continue");
         }
     }
@@ -387,12 +443,12 @@ on_ll_headers_complete(llhttp_t *ll)
     h->kind = p->kind;
     if (p->kind == HTTP1_REQUEST) {
         h->method = llhttp_method_name((llhttp_method_t)ll->method);
-        h->target = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+        h->target = arena_strndup(&p->arena, span_data(&p->text), p->text.len);
     } else {
         h->status = ll->status_code;
-        h->reason = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+        h->reason = arena_strndup(&p->arena, span_data(&p->text), p->text.len);
     }
-    buf_reset(&p->text);
+    span_reset(&p->text);
     if (check_head(p) < 0)
         return -1;
     p->in_trailers = true;
@@ -472,6 +528,9 @@ run_llhttp(struct http1_parser *p, const char *d, size_t len, size_t *used)
 {
     llhttp_errno_t e = llhttp_execute(&p->ll, d, len);
 
+    span_detach(&p->field);
+    span_detach(&p->value);
+    span_detach(&p->text);
     if (p->aborted)
         return -ECANCELED;
     if (p->phase == PH_ERROR)
@@ -497,9 +556,9 @@ start_message(struct http1_parser *p)
     p->msg_done = false;
     p->in_trailers = false;
     buf_reset(&p->headbuf);
-    buf_reset(&p->field);
-    buf_reset(&p->value);
-    buf_reset(&p->text);
+    span_reset(&p->field);
+    span_reset(&p->value);
+    span_reset(&p->text);
     http1_scan_init(&p->scan, p->kind == HTTP1_REQUEST ? HTTP1_SCAN_REQUEST : HTTP1_SCAN_RESPONSE,
                     p->limits.max_head_bytes, p->limits.max_headers);
     llhttp_reset(&p->ll);
@@ -684,9 +743,9 @@ http1_parser_new(enum http1_kind kind, const struct http1_limits *limits,
     llhttp_init(&p->ll, kind == HTTP1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE, &ll_settings);
     p->ll.data = p;
     buf_init(&p->headbuf);
-    buf_init(&p->field);
-    buf_init(&p->value);
-    buf_init(&p->text);
+    buf_init(&p->field.copy);
+    buf_init(&p->value.copy);
+    buf_init(&p->text.copy);
     arena_init(&p->arena, 2048);
     p->phase = PH_IDLE;
     return p;
@@ -698,9 +757,9 @@ http1_parser_free(struct http1_parser *p)
     if (p == NULL)
         return;
     buf_fini(&p->headbuf);
-    buf_fini(&p->field);
-    buf_fini(&p->value);
-    buf_fini(&p->text);
+    buf_fini(&p->field.copy);
+    buf_fini(&p->value.copy);
+    buf_fini(&p->text.copy);
     arena_fini(&p->arena);
     free(p->hdrs);
     free(p->trl);
@@ -766,28 +825,25 @@ http1_parser_reason(const struct http1_parser *p)
 const struct http1_header *
 http1_head_get(const struct http1_head *h, const char *name)
 {
+    size_t len = strlen(name);
+
     for (size_t i = 0; i < h->nheaders; i++) {
-        if (str_ieq(h->headers[i].name, name))
+        if (h->headers[i].name_len == len && strncasecmp(h->headers[i].name, name, len) == 0)
             return &h->headers[i];
     }
     return NULL;
 }
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
-    "upgrade",    "proxy-authenticate", "proxy-authorization",
-};
-
 bool
 http1_is_hop_by_hop(const struct http1_head *h, const struct http1_header *hdr)
 {
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
-        if (str_ieq(hdr->name, hop_by_hop[i]))
-            return true;
-    }
+    if (NAME_IS(hdr, "connection") || NAME_IS(hdr, "keep-alive") ||
+        NAME_IS(hdr, "proxy-connection") || NAME_IS(hdr, "te") || NAME_IS(hdr, "trailer") ||
+        NAME_IS(hdr, "transfer-encoding") || NAME_IS(hdr, "upgrade") ||
+        NAME_IS(hdr, "proxy-authenticate") || NAME_IS(hdr, "proxy-authorization"))
+        return true;
     for (size_t i = 0; i < h->nheaders; i++) {
-        if (str_ieq(h->headers[i].name, "connection") &&
-            list_has_token(h->headers[i].value, hdr->name))
+        if (NAME_IS(&h->headers[i], "connection") && list_has_token(h->headers[i].value, hdr->name))
             return true;
     }
     return false;

@@ -42,12 +42,26 @@ enum chunk_state {
 
 /* ---- character classes (RFC 9110 §5.6.2) ---- */
 
+/* Character classes, one lookup per byte: CC_TCHAR (RFC 9110 tchar), CC_VALUE (field-vchar, SP,
+ * HTAB, obs-text), CC_LINE (the same without HTAB: request-line bytes other than CR/LF). */
+#define CC_TCHAR 1
+#define CC_VALUE 2
+#define CC_LINE 4
+static const unsigned char cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    6, 7, 6, 7, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6,
+    6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 7, 6, 7, 0,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+};
+
 bool
 http1_scan_is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return (cclass[c] & CC_TCHAR) != 0;
 }
 
 static bool
@@ -68,7 +82,7 @@ is_hex(unsigned char c, unsigned *v)
 static bool
 is_value_char(unsigned char c)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    return (cclass[c] & CC_VALUE) != 0;
 }
 
 static int
@@ -173,31 +187,67 @@ scan_field_byte(struct http1_scan *s, unsigned char c, struct http1_scan_error *
     return -EPROTO;
 }
 
+/* The longest run from d[i] of bytes that cannot change the state in <state> (start line, name
+ * or value bytes), so the per-byte state machine runs only at the few bytes that matter. */
+static size_t
+skip_run(const struct http1_scan *s, const unsigned char *d, size_t i, size_t end)
+{
+    unsigned char want;
+
+    switch ((enum scan_state)s->state) {
+    case SC_START:
+        want = s->mode == HTTP1_SCAN_RESPONSE ? CC_VALUE : CC_LINE;
+        break;
+    case SC_NAME:
+        want = CC_TCHAR;
+        break;
+    case SC_VALUE:
+        want = CC_VALUE;
+        break;
+    case SC_LEAD:
+    case SC_LEAD_CR:
+    case SC_LINE:
+    case SC_CR:
+        return i;
+    }
+    while (i < end && (cclass[d[i]] & want) != 0)
+        i++;
+    return i;
+}
+
 int
-http1_scan_feed(struct http1_scan *s, const char *d, size_t n, size_t *used,
+http1_scan_feed(struct http1_scan *s, const char *data, size_t n, size_t *used,
                 struct http1_scan_error *e)
 {
-    size_t max = s->max_bytes;
+    const unsigned char *d = (const unsigned char *)data;
+    size_t room = s->max_bytes - s->bytes; /* bytes <= max_bytes always */
+    size_t end = n < room ? n : room, i = 0;
     int rc;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (++s->bytes > max)
-            return refuse(e, 431, "header block too large");
+    while (i < end) {
+        i = skip_run(s, d, i, end);
+        if (i == end)
+            break;
         if (s->state == SC_CR) {
-            if (c != '\n')
+            if (d[i] != '\n')
                 return refuse(e, 400, "bare cr in head");
+            i++;
             if (s->blank) {
-                *used = i + 1;
+                s->bytes += i;
+                *used = i;
                 return 1;
             }
             s->state = SC_LINE;
             continue;
         }
-        rc = s->state == SC_START ? scan_start_line_byte(s, c, e) : scan_field_byte(s, c, e);
+        rc = s->state == SC_START ? scan_start_line_byte(s, d[i], e) : scan_field_byte(s, d[i], e);
         if (rc < 0)
             return rc;
+        i++;
     }
+    s->bytes += i;
+    if (i < n)
+        return refuse(e, 431, "header block too large");
     *used = n;
     return 0;
 }
