@@ -192,7 +192,7 @@ scan_field_byte(struct http1_scan *s, unsigned char c, struct http1_scan_error *
 static size_t
 skip_run(const struct http1_scan *s, const unsigned char *d, size_t i, size_t end)
 {
-    unsigned char want;
+    unsigned char want = 0; /* every state is handled below; -O2 cannot tell */
 
     switch ((enum scan_state)s->state) {
     case SC_START:
