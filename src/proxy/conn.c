@@ -15,7 +15,9 @@
  * relayed as the parser decodes them, with backpressure both ways (OUTQ_HIGH_WATER). */
 #include "proxy/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +117,13 @@ struct conn {
     struct outq out;        /* to the client */
     struct buf held;        /* owned: bytes read ahead (pipelining, tunnel start) */
     struct exchange x;
-    struct addr peer;
-    char peer_host[64];   /* for X-Forwarded-For */
-    uint64_t last_active; /* uv_now() of the last byte either way */
-    bool reading;         /* uv_read_start is on */
-    bool paused;          /* the parser stopped after a request: bytes go to held */
-    bool close_after;     /* this response ends the connection */
-    bool retiring;        /* the worker retires: Connection: close from now on */
+    struct sockaddr_in6 peer; /* the client (or a sockaddr_in): compact, formatted on use */
+    socklen_t peer_len;       /* 0 when unknown */
+    uint64_t last_active;     /* uv_now() of the last byte either way */
+    bool reading;             /* uv_read_start is on */
+    bool paused;              /* the parser stopped after a request: bytes go to held */
+    bool close_after;         /* this response ends the connection */
+    bool retiring;            /* the worker retires: Connection: close from now on */
     bool client_keep_alive;
     bool in_parse;    /* parse_client is on the stack */
     uint64_t idle_ms; /* the listener's idle_timeout */
@@ -291,6 +293,20 @@ set_reading(struct conn *c, bool on)
 
 /* ---- serialising heads ---- */
 
+/* The client's address without port, for X-Forwarded-For. */
+static void
+peer_host(const struct conn *c, char *dst, size_t size)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer;
+
+    if (c->peer_len == 0 ||
+        inet_ntop(c->peer.sin6_family,
+                  c->peer.sin6_family == AF_INET ? (const void *)&in->sin_addr
+                                                 : (const void *)&c->peer.sin6_addr,
+                  dst, (socklen_t)size) == NULL)
+        str_copy(dst, "unknown", size);
+}
+
 static void
 append_header(struct buf *b, const char *name, size_t nlen, const char *value, size_t vlen)
 {
@@ -319,8 +335,9 @@ send_request_head(struct conn *c)
     struct buf *b = &c->w->scratch;
     const struct http1_header *upgrade = NULL;
     bool xff = false;
-    char port[16];
+    char port[16], peer[INET6_ADDRSTRLEN];
 
+    peer_host(c, peer, sizeof(peer));
     buf_reset(b);
     append_lit(b, h->method);
     buf_append(b, " ", 1);
@@ -338,7 +355,7 @@ send_request_head(struct conn *c)
             append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
             b->len -= 2;
             buf_append(b, ", ", 2);
-            append_lit(b, c->peer_host);
+            append_lit(b, peer);
             buf_append(b, "\r\n", 2);
             xff = true;
             continue;
@@ -348,7 +365,7 @@ send_request_head(struct conn *c)
     if (h->host == NULL)
         append_header(b, "Host", 4, c->x.target->addr.text, strlen(c->x.target->addr.text));
     if (!xff)
-        append_header(b, "X-Forwarded-For", 15, c->peer_host, strlen(c->peer_host));
+        append_header(b, "X-Forwarded-For", 15, peer, strlen(peer));
     append_lit(b, "X-Forwarded-Proto: http\r\n");
     snprintf(port, sizeof(port), "%d", addr_port(&c->wl->listener->addr));
     append_header(b, "X-Forwarded-Port", 16, port, strlen(port));
@@ -504,9 +521,11 @@ account(struct conn *c)
                                   x->up_received, x->target_us);
     listener_stats_request(l, c->w->id, x->status, x->in_bytes, out);
     if (c->w->access_log != NULL) {
+        struct addr client;
+        addr_from_sockaddr(&client, (const struct sockaddr *)&c->peer, c->peer_len);
         struct access_log_entry e = {
             .start_unix_us = x->start_unix_us,
-            .client = &c->peer,
+            .client = &client,
             .listener = l->name,
             .group = x->group ? x->group->name : NULL,
             .target = x->target ? &x->target->addr : NULL,
@@ -1046,9 +1065,9 @@ ev_complete(void *owner)
     x->up_sent = x->up->out.bytes - x->up_sent_start;
     detach_upstream(c, x->up_keep_alive && x->req_done);
     finish_exchange(c);
-        /* counted before the last bytes leave (see parse_client) */ /* answered before the request
-                                                                        body ended: close_after is
-                                                                        set */
+    /* counted before the last bytes leave (see parse_client) */ /* answered before the request
+                                                                    body ended: close_after is
+                                                                    set */
     flush(c);
     return HTTP1_OK;
 }
@@ -1254,11 +1273,10 @@ conn_accept(struct worker *w, struct worker_listen *wl, uv_stream_t *server)
         conn_close(c, "accept failed");
         return rc;
     }
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, (socklen_t)len);
-        addr_host(&c->peer, c->peer_host, sizeof(c->peer_host));
-    } else {
-        str_copy(c->peer_host, "unknown", sizeof(c->peer_host));
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0 &&
+        (size_t)len <= sizeof(c->peer)) {
+        memcpy(&c->peer, &ss, (size_t)len);
+        c->peer_len = (socklen_t)len;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_enter(c, CONN_IDLE);
