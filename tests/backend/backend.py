@@ -7,7 +7,8 @@ Python 3 standard library only (asyncio). One process, one event loop; keep-aliv
 (answered in order), HTTP/1.0 (closes unless the client asked for keep-alive), request bodies by
 Content-Length or chunked.
 
-Every answer carries `X-Backend: NAME`. Routes:
+Every answer carries `X-Backend: NAME`. A request with `Expect: 100-continue` and a body gets
+`HTTP/1.1 100 Continue` before its body is read. Routes:
 
   GET  /health            200 "ok"; 500 when told {"health": "fail"} (counted, see /_control)
   any  /echo              200 JSON: name, method, target, path, query, version, headers (as
@@ -223,6 +224,11 @@ class Conn:
                     raise BadRequest("bad chunk end")
 
     async def read_body(self, req, hasher=None):
+        if req.framing != "none" and "100-continue" in req.header_tokens("expect"):
+            # As origins do: invite the body (RFC 9110 §10.1.1), once per request.
+            req.headers = [(k, v) for k, v in req.headers if k.lower() != "expect"]
+            self.w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self.w.drain()
         n = 0
         async for data in self.body_chunks(req):
             n += len(data)
