@@ -209,3 +209,13 @@ def test_absolute_form_target_forwarded_in_origin_form(backends, proxy):  # noqa
     # RFC 9112 §3.2.1: an origin server is sent the origin-form (path and query).
     assert e["target"] == "/echo?x=1", e["target"]
     assert header_values(e, "Host") == ["app.example"]
+
+
+def test_http10_keep_alive_when_asked(backends, proxy):  # noqa: F811
+    p, _, _ = start(backends, proxy)
+    with socket.create_connection(("127.0.0.1", p.port()), timeout=5) as s:
+        f = s.makefile("rb")
+        for i in range(3):
+            s.sendall(b"GET /echo?n=%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" % i)
+            r = read_response(f)
+            assert r.status == 200 and json.loads(r.body)["query"] == {"n": str(i)}, r
