@@ -517,6 +517,8 @@ probe_new(struct health *h, struct target *t, const struct target_group *g)
 
     pr->h = h;
     pr->target = target_group_target_ref(t);
+    t->health_passes = 0; /* a new probe counts from scratch (re-registered, back in use) */
+    t->health_failures = 0;
     buf_init(&pr->request);
     uv_timer_init(h->loop, &pr->timer);
     pr->timer.data = pr;
@@ -547,11 +549,8 @@ reconcile_group(struct health *h, struct proxy_conf *conf, const struct target_g
                 target_group_set_state(t, TARGET_UNUSED, TARGET_REASON_NOT_IN_USE);
             continue;
         }
-        if (st == TARGET_UNUSED) { /* its group is back in an action: check it again */
-            t->health_passes = 0;
-            t->health_failures = 0;
+        if (st == TARGET_UNUSED) /* its group is back in an action: check it again */
             target_group_set_state(t, TARGET_INITIAL, TARGET_REASON_INITIAL_HEALTH_CHECKING);
-        }
         if (t->probe == NULL)
             probe_new(h, t, g);
         else
