@@ -772,6 +772,19 @@ http1_parser_resume(struct http1_parser *p)
     p->paused = false;
 }
 
+void
+http1_parser_reset(struct http1_parser *p)
+{
+    start_message(p); /* clears the head, spans, buffers, scanner and llhttp */
+    p->phase = PH_IDLE;
+    p->paused = false;
+    p->aborted = false;
+    p->req_head = false;
+    p->req_connect = false;
+    p->err_status = 0;
+    p->err_reason = NULL;
+}
+
 int
 http1_parser_finish(struct http1_parser *p)
 {
