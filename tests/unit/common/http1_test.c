@@ -781,7 +781,7 @@ reset_makes_a_parser_as_good_as_new(void **state)
     /* half a body, then a reset: the next connection starts clean */
     assert_int_equal(http1_parser_feed(p,
                                        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc",
-                                       49, &used),
+                                       50, &used),
                      0);
     assert_true(http1_parser_in_message(p));
     http1_parser_reset(p);
