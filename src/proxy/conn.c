@@ -120,6 +120,8 @@ struct conn {
     struct sockaddr_in6 peer; /* the client (or a sockaddr_in): compact, formatted on use */
     socklen_t peer_len;       /* 0 when unknown */
     uint64_t last_active;     /* uv_now() of the last byte either way */
+    uint64_t state_since;     /* uv_now() when the state's clock started */
+    uint64_t armed_due;       /* when the timer fires (uv_now() ms), 0 when not armed */
     bool reading;             /* uv_read_start is on */
     bool paused;              /* the parser stopped after a request: bytes go to held */
     bool close_after;         /* this response ends the connection */
@@ -197,16 +199,23 @@ timeout_ms(const struct conn *c, enum conn_state s)
 
 static void on_timer(uv_timer_t *t);
 
+/* The timer is moved only when the new deadline is earlier than the armed one; a timer that
+ * fires early re-arms itself for the rest (on_timer), so a request cycle costs no timer
+ * operation at all in the common case. */
 static void
 arm_timer(struct conn *c)
 {
+    uint64_t now = uv_now(&c->w->loop);
     uint64_t ms = timeout_ms(c, c->state);
 
-    c->last_active = uv_now(&c->w->loop);
+    c->last_active = now;
+    c->state_since = now;
     if (ms == 0)
-        uv_timer_stop(&c->timer);
-    else
-        uv_timer_start(&c->timer, on_timer, ms, 0);
+        return;
+    if (c->armed_due != 0 && c->armed_due <= now + ms)
+        return;
+    c->armed_due = now + ms;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void
@@ -293,17 +302,28 @@ set_reading(struct conn *c, bool on)
 
 /* ---- serialising heads ---- */
 
-/* The client's address without port, for X-Forwarded-For. */
+/* The client's address without port, for X-Forwarded-For. IPv4 is formatted by hand:
+ * inet_ntop goes through sprintf and cost 1,700 instructions per request. */
 static void
 peer_host(const struct conn *c, char *dst, size_t size)
 {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer;
+    const unsigned char *b = (const unsigned char *)&in->sin_addr;
+    size_t n = 0;
 
-    if (c->peer_len == 0 ||
-        inet_ntop(c->peer.sin6_family,
-                  c->peer.sin6_family == AF_INET ? (const void *)&in->sin_addr
-                                                 : (const void *)&c->peer.sin6_addr,
-                  dst, (socklen_t)size) == NULL)
+    if (c->peer_len != 0 && c->peer.sin6_family == AF_INET && size >= 16) {
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100)
+                dst[n++] = (char)('0' + v / 100);
+            if (v >= 10)
+                dst[n++] = (char)('0' + v / 10 % 10);
+            dst[n++] = (char)('0' + v % 10);
+            dst[n++] = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
+    if (c->peer_len == 0 || inet_ntop(AF_INET6, &c->peer.sin6_addr, dst, (socklen_t)size) == NULL)
         str_copy(dst, "unknown", size);
 }
 
@@ -328,29 +348,188 @@ append_lit(struct buf *b, const char *s)
     buf_append(b, s, strlen(s));
 }
 
+/* ASCII case-insensitive equality of <n> bytes; <lower> is lowercase. */
+static bool
+ieq(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != lower[i])
+            return false;
+    }
+    return true;
+}
+
+#define NAME_IS(hd, lit)                                                                           \
+    ((hd)->name_len == sizeof(lit) - 1 && ieq((hd)->name, lit, sizeof(lit) - 1))
+
+enum hdr_kind {
+    HDR_PLAIN = 0, /* forwarded as is */
+    HDR_HOP,       /* hop-by-hop: dropped */
+    HDR_UPGRADE,   /* Upgrade: hop-by-hop, re-added for an upgrade */
+    HDR_XFF,       /* X-Forwarded-For: extended with the client */
+    HDR_XF_OWN,    /* X-Forwarded-Proto/-Port: replaced by ours */
+};
+
+/* The Connection headers of a head, found once so each header is checked against their
+ * tokens only when there are any (the common head has none, or just "keep-alive"). */
+struct conn_tokens {
+    const struct http1_header *list[4];
+    size_t n;
+};
+
+static void
+find_connection(const struct http1_head *h, struct conn_tokens *t)
+{
+    t->n = 0;
+    for (size_t i = 0; i < h->nheaders && t->n < 4; i++) {
+        if (NAME_IS(&h->headers[i], "connection"))
+            t->list[t->n++] = &h->headers[i];
+    }
+}
+
+static bool
+token_listed(const struct http1_header *list, const struct http1_header *hd)
+{
+    const char *p = list->value, *end = list->value + list->value_len;
+
+    while (p < end) {
+        const char *t, *te;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        t = p;
+        while (p < end && *p != ',')
+            p++;
+        te = p;
+        while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
+        if ((size_t)(te - t) == hd->name_len && str_ieqn(t, hd->name_len, hd->name))
+            return true;
+    }
+    return false;
+}
+
+/* Same verdicts as http1_is_hop_by_hop(), without its per-header scan of every header. */
+static enum hdr_kind
+classify(const struct http1_header *hd, const struct conn_tokens *ct)
+{
+    switch (hd->name_len) {
+    case 2:
+        if (NAME_IS(hd, "te"))
+            return HDR_HOP;
+        break;
+    case 7:
+        if (NAME_IS(hd, "upgrade"))
+            return HDR_UPGRADE;
+        if (NAME_IS(hd, "trailer"))
+            return HDR_HOP;
+        break;
+    case 10:
+        if (NAME_IS(hd, "connection") || NAME_IS(hd, "keep-alive"))
+            return HDR_HOP;
+        break;
+    case 15:
+        if (NAME_IS(hd, "x-forwarded-for"))
+            return HDR_XFF;
+        break;
+    case 16:
+        if (NAME_IS(hd, "proxy-connection"))
+            return HDR_HOP;
+        if (NAME_IS(hd, "x-forwarded-port"))
+            return HDR_XF_OWN;
+        break;
+    case 17:
+        if (NAME_IS(hd, "transfer-encoding"))
+            return HDR_HOP;
+        if (NAME_IS(hd, "x-forwarded-proto"))
+            return HDR_XF_OWN;
+        break;
+    case 18:
+        if (NAME_IS(hd, "proxy-authenticate"))
+            return HDR_HOP;
+        break;
+    case 19:
+        if (NAME_IS(hd, "proxy-authorization"))
+            return HDR_HOP;
+        break;
+    default:
+        break;
+    }
+    for (size_t i = 0; i < ct->n; i++) {
+        if (token_listed(ct->list[i], hd))
+            return HDR_HOP;
+    }
+    return HDR_PLAIN;
+}
+
+/* "%zx\r\n" into <out> (at least 20 bytes); returns the length. */
+static size_t
+chunk_line(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = 0, len = 0;
+
+    do {
+        tmp[k++] = hex[n & 15];
+        n >>= 4;
+    } while (n != 0);
+    while (k > 0)
+        out[len++] = tmp[--k];
+    out[len++] = '\r';
+    out[len++] = '\n';
+    return len;
+}
+
+/* RFC 9112 §3.2.1: a target is sent the origin-form; "http://host:port/p?q" → "/p?q" (the
+ * Host header, which the parser requires, carries the authority). */
+static const char *
+origin_form(const char *target)
+{
+    const char *p;
+
+    if (target[0] == '/' || strcmp(target, "*") == 0)
+        return target;
+    p = strstr(target, "://");
+    if (p == NULL)
+        return target; /* authority-form (CONNECT): as is */
+    p = strpbrk(p + 3, "/?");
+    return p == NULL ? "/" : p; /* "?q" alone: the caller puts the "/" in front */
+}
+
 static void
 send_request_head(struct conn *c)
 {
     const struct http1_head *h = c->x.req;
     struct buf *b = &c->w->scratch;
     const struct http1_header *upgrade = NULL;
+    struct conn_tokens ct;
     bool xff = false;
-    char port[16], peer[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN];
+    const char *target;
 
     peer_host(c, peer, sizeof(peer));
+    find_connection(h, &ct);
     buf_reset(b);
     append_lit(b, h->method);
     buf_append(b, " ", 1);
-    append_lit(b, h->target);
+    target = origin_form(h->target);
+    if (target[0] == '?')
+        buf_append(b, "/", 1);
+    append_lit(b, target);
     append_lit(b, " HTTP/1.1\r\n");
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hd = &h->headers[i];
-        if (str_ieq(hd->name, "upgrade"))
+        switch (classify(hd, &ct)) {
+        case HDR_PLAIN:
+            append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_UPGRADE:
             upgrade = hd;
-        if (http1_is_hop_by_hop(h, hd) || str_ieq(hd->name, "x-forwarded-proto") ||
-            str_ieq(hd->name, "x-forwarded-port"))
-            continue;
-        if (str_ieq(hd->name, "x-forwarded-for")) {
+            break;
+        case HDR_XFF:
             /* append the client to the list, as ALB does */
             append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
             b->len -= 2;
@@ -358,24 +537,24 @@ send_request_head(struct conn *c)
             append_lit(b, peer);
             buf_append(b, "\r\n", 2);
             xff = true;
-            continue;
+            break;
+        case HDR_HOP:
+        case HDR_XF_OWN:
+            break;
         }
-        append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
     }
     if (h->host == NULL)
         append_header(b, "Host", 4, c->x.target->addr.text, strlen(c->x.target->addr.text));
     if (!xff)
         append_header(b, "X-Forwarded-For", 15, peer, strlen(peer));
-    append_lit(b, "X-Forwarded-Proto: http\r\n");
-    snprintf(port, sizeof(port), "%d", addr_port(&c->wl->listener->addr));
-    append_header(b, "X-Forwarded-Port", 16, port, strlen(port));
+    buf_append(b, c->wl->xf_proto_port, c->wl->xf_proto_port_len);
     if (h->framing == HTTP1_BODY_CHUNKED)
         append_lit(b, "Transfer-Encoding: chunked\r\n");
     if (h->upgrade && upgrade != NULL) {
         append_lit(b, "Connection: upgrade\r\n");
         append_header(b, "Upgrade", 7, upgrade->value, upgrade->value_len);
     }
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     send_copy(c, &c->x.up->out, b->data, b->len);
 }
 
@@ -384,21 +563,32 @@ send_response_head(struct conn *c, const struct http1_head *h, bool interim)
 {
     struct buf *b = &c->w->scratch;
     const struct http1_header *upgrade = NULL;
-    char line[128];
-    int n;
+    struct conn_tokens ct;
+    char line[16] = "HTTP/1.1 000 ";
+    int st = h->status;
 
+    find_connection(h, &ct);
     buf_reset(b);
-    n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", h->status);
-    buf_append(b, line, (size_t)n);
+    line[9] = (char)('0' + st / 100 % 10);
+    line[10] = (char)('0' + st / 10 % 10);
+    line[11] = (char)('0' + st % 10);
+    buf_append(b, line, 13);
     append_lit(b, h->reason[0] != '\0' ? h->reason : http1_status_reason(h->status));
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hd = &h->headers[i];
-        if (str_ieq(hd->name, "upgrade"))
+        switch (classify(hd, &ct)) {
+        case HDR_PLAIN:
+        case HDR_XFF:
+        case HDR_XF_OWN:
+            append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_UPGRADE:
             upgrade = hd;
-        if (http1_is_hop_by_hop(h, hd))
-            continue;
-        append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_HOP:
+            break;
+        }
     }
     if (h->status == 101 && upgrade != NULL) {
         append_lit(b, "Connection: upgrade\r\n");
@@ -411,7 +601,7 @@ send_response_head(struct conn *c, const struct http1_head *h, bool interim)
         else if (c->x.req->version_minor == 0)
             append_lit(b, "Connection: keep-alive\r\n");
     }
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     send_copy(c, &c->out, b->data, b->len);
 }
 
@@ -683,7 +873,7 @@ on_req_body(void *ud, const char *p, size_t n)
     if (x->local || x->up == NULL)
         return HTTP1_OK;
     if (x->req_chunked) {
-        len = snprintf(line, sizeof(line), "%zx\r\n", n);
+        len = (int)chunk_line(line, n);
         send_copy(c, &x->up->out, line, (size_t)len);
         send_ref(c, &x->up->out, p, n);
         send_ref(c, &x->up->out, "\r\n", 2);
@@ -1043,7 +1233,7 @@ ev_body(void *owner, const char *p, size_t n)
 
     x->up_received += n;
     if (x->resp_chunked) {
-        len = snprintf(line, sizeof(line), "%zx\r\n", n);
+        len = (int)chunk_line(line, n);
         send_copy(c, &c->out, line, (size_t)len);
         send_ref(c, &c->out, p, n);
         send_ref(c, &c->out, "\r\n", 2);
@@ -1123,13 +1313,16 @@ on_timer(uv_timer_t *t)
     struct conn *c = t->data;
     enum conn_state s = c->state;
     uint64_t ms = timeout_ms(c, s);
-    uint64_t idle = uv_now(&c->w->loop) - c->last_active;
+    uint64_t now = uv_now(&c->w->loop);
     bool lazy = state_info[s].timeout == TO_IDLE || (s == CONN_WAITING && !c->x.req_done);
+    uint64_t due = (lazy ? c->last_active : c->state_since) + ms;
 
-    if (s == CONN_CLOSING)
+    c->armed_due = 0;
+    if (s == CONN_CLOSING || ms == 0)
         return;
-    if (lazy && idle + TIMER_SLACK_MS < ms) {
-        uv_timer_start(&c->timer, on_timer, ms - idle, 0);
+    if (now + TIMER_SLACK_MS < due) {
+        c->armed_due = due;
+        uv_timer_start(&c->timer, on_timer, due - now, 0);
         return;
     }
     switch (s) {

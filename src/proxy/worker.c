@@ -4,6 +4,7 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -213,6 +214,9 @@ open_listens(struct worker *w, size_t nworkers, struct listener *listeners, stru
             wl = &w->listens[w->nlistens++];
             wl->listener = l;
             wl->w = w;
+            wl->xf_proto_port_len = (size_t)snprintf(
+                wl->xf_proto_port, sizeof(wl->xf_proto_port),
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n", addr_port(&l->addr));
             uv_tcp_init(&w->loop, &wl->tcp);
             wl->tcp.data = wl;
             fd = dup(l->fds[j]);

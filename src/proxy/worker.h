@@ -38,6 +38,8 @@ struct worker_listen {
     struct listener *listener; /* borrowed: the proxy's */
     struct worker *w;
     bool closed;
+    char xf_proto_port[64]; /* "X-Forwarded-Proto: http\r\nX-Forwarded-Port: N\r\n" */
+    size_t xf_proto_port_len;
     uint64_t cache_seq;                            /* generation of cache_lconf */
     const struct proxy_conf_listener *cache_lconf; /* this listener in that generation */
 };
