@@ -32,6 +32,8 @@ Query parameters, on any route except /_control and /ws:
   chunked=N    answer with a chunked body of N chunks "chunk I\\n"
   size=N       answer with an N-byte body (bytes cycle through a-z)
   close=1      answer with Connection: close and close
+  raw=NAME     send a malformed answer and close: cl_te, double_cl, garbage, obs_fold,
+               bad_chunk, short_body (see RAW_RESPONSES)
 """
 import argparse
 import asyncio
@@ -55,6 +57,16 @@ REASONS = {
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
 ALPHABET = bytes(range(ord("a"), ord("z") + 1))
+# ?raw=NAME: a malformed answer, then close (what a broken or hostile target sends).
+RAW_RESPONSES = {
+    "cl_te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"0\r\n\r\n",
+    "double_cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "garbage": b"HELLO THERE\r\n\r\n",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "bad_chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "short_body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+}
 
 
 class BadRequest(Exception):
@@ -303,6 +315,12 @@ class Conn:
         st, q = self.st, req.query
         if st.reset or q.get("reset") == "1":
             self.reset()
+            return False
+        if q.get("raw") in RAW_RESPONSES:
+            await self.read_body(req)
+            self.w.write(RAW_RESPONSES[q["raw"]])
+            await self.w.drain()
+            self.w.close()
             return False
         delay = float(q.get("delay", st.delay or 0))
         status = int(q.get("status", st.status or 200))
