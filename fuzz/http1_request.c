@@ -24,9 +24,15 @@ on_head(void *ud, struct http1_head *h)
     ASSERT(h->version_major == 1 && h->version_minor <= 1);
     ASSERT(h->method != NULL && h->target != NULL);
     ASSERT(h->version_minor == 0 || h->host != NULL);
-    for (size_t i = 0; i < h->nheaders; i++)
-        ASSERT(strlen(h->headers[i].name) == h->headers[i].name_len && h->headers[i].name_len > 0);
-    (void)http1_head_get(h, "host");
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http1_header *hd = &h->headers[i];
+        ASSERT(strlen(hd->name) == hd->name_len && hd->name_len > 0);
+        ASSERT(strlen(hd->value) == hd->value_len);
+        ASSERT(http1_head_get(h, hd->name) != NULL);
+        (void)http1_is_hop_by_hop(h, hd);
+    }
+    if (h->version_minor == 1)
+        ASSERT(http1_head_get(h, "host") != NULL);
     t->heads++;
     return HTTP1_OK;
 }

@@ -2,7 +2,8 @@
 /* HTTP/1 parsing on llhttp 8.1, strict where a proxy must be.
  *
  * llhttp 8.1 (Debian) accepts several inputs that let two parsers disagree about where a message
- * ends. So llhttp never sees a byte we have not checked first:
+ * ends. So llhttp never sees a byte we have not checked first (the byte-level checks live in
+ * http1_scan.c):
  *   - the head (start line + header fields) is buffered until its end and pre-scanned: every line
  *     ends in CRLF (no bare LF or CR anywhere, so no "\r\n\rX" or "\r\r\n" block ends), no
  *     obs-fold, header names are tokens directly followed by ':', values hold no NUL or CTL;
@@ -22,12 +23,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <llhttp.h>
 
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/http1_scan.h"
 #include "common/mem.h"
 #include "common/str.h"
 
@@ -38,44 +41,17 @@ enum phase {
     PH_ERROR,    /* refused: sticky */
 };
 
-/* The raw-line scanner shared by heads and trailer sections. */
-enum scan_state {
-    SC_LEAD = 0, /* before the start line: empty lines are skipped */
-    SC_LEAD_CR,  /* CR of a leading empty line */
-    SC_START,    /* inside the request or status line */
-    SC_LINE,     /* at the start of a field line (or of the final empty line) */
-    SC_NAME,     /* inside a field name */
-    SC_VALUE,    /* after the colon */
-    SC_CR,       /* saw CR: LF must follow */
-};
-
-struct scan {
-    enum scan_state state;
-    bool blank;   /* the pending CR began an empty line: LF ends the block */
-    size_t bytes; /* bytes of the block so far */
-    size_t lines; /* field lines so far */
-};
-
-enum chunk_state {
-    CK_SIZE_FIRST = 0, /* first hex digit of a chunk size */
-    CK_SIZE,           /* more hex digits, ';' or CR */
-    CK_EXT_NAME_FIRST, /* after ';' */
-    CK_EXT_NAME,       /* token chars, '=', ';' or CR */
-    CK_EXT_VAL_FIRST,  /* after '=' */
-    CK_EXT_TOKEN,      /* unquoted value */
-    CK_EXT_QUOTED,     /* inside a quoted value */
-    CK_EXT_ESC,        /* after a backslash in a quoted value */
-    CK_EXT_QEND,       /* after the closing quote */
-    CK_SIZE_LF,        /* CR of the size line seen */
-    CK_DATA,           /* chunk data */
-    CK_DATA_CR,        /* CR after the data */
-    CK_DATA_LF,        /* LF after the data */
-    CK_TRAILERS,       /* trailer section, under the head scanner */
-};
-
-#define CHUNK_LINE_MAX 4096  /* a size line with its extensions */
-#define CHUNK_SIZE_DIGITS 15 /* 15 hex digits: below 2^60, no overflow anywhere */
 #define CONTENT_LENGTH_MAX (UINT64_C(1) << 60)
+
+/* A string llhttp reports in pieces. Usually one piece, pointing into the bytes being fed: kept
+ * by reference, then copied once into the arena. Pieces of one string can span two feeds (a
+ * trailer split across reads), so references are copied into <copy> after every execute. */
+struct span {
+    const char *ptr; /* borrowed: the input being fed; valid while !copied */
+    size_t len;
+    bool copied;     /* the string so far is in <copy> */
+    struct buf copy; /* owned */
+};
 
 struct http1_parser {
     enum http1_kind kind;
@@ -84,64 +60,29 @@ struct http1_parser {
     void *ud;                         /* borrowed */
     llhttp_t ll;
     enum phase phase;
-    bool paused;        /* on_complete returned HTTP1_PAUSE */
-    bool msg_done;      /* llhttp's on_message_complete ran for this message */
-    bool aborted;       /* a user callback returned HTTP1_ABORT */
-    bool in_trailers;   /* headers collected now are trailers */
-    bool req_head;      /* responses: the request was HEAD */
-    bool req_connect;   /* responses: the request was CONNECT */
-    struct scan scan;   /* head pre-scan */
-    struct buf headbuf; /* a head that arrived in pieces */
-    struct buf field;   /* field name being collected */
-    struct buf value;   /* field value being collected */
-    struct buf text;    /* URL or reason phrase being collected */
-    bool in_value;      /* the last span was a value (a new field starts a new header) */
-    struct arena arena; /* head strings; reset per message */
+    bool paused;            /* on_complete returned HTTP1_PAUSE */
+    bool msg_done;          /* llhttp's on_message_complete ran for this message */
+    bool aborted;           /* a user callback returned HTTP1_ABORT */
+    bool in_trailers;       /* headers collected now are trailers */
+    bool req_head;          /* responses: the request was HEAD */
+    bool req_connect;       /* responses: the request was CONNECT */
+    struct http1_scan scan; /* head pre-scan */
+    struct buf headbuf;     /* a head that arrived in pieces */
+    struct span field;      /* field name being collected */
+    struct span value;      /* field value being collected */
+    struct span text;       /* URL or reason phrase being collected */
+    bool in_value;          /* the last span was a value (a new field starts a new header) */
+    struct arena arena;     /* head strings; reset per message */
     struct http1_head head;
     struct http1_header *hdrs; /* owned: reused across messages */
     size_t caphdrs;
     struct http1_header *trl; /* owned: trailers */
     size_t ntrl, captrl;
-    enum chunk_state ck;
-    uint64_t ck_remaining; /* data bytes left in the current chunk */
-    size_t ck_line;        /* bytes of the current size line */
-    unsigned ck_digits;
-    struct scan trl_scan; /* trailer pre-scan */
+    struct http1_scan_chunk chunk; /* chunked framing pre-scan */
     int err_status;
     const char *err_reason; /* static, or reason_buf */
     char reason_buf[96];
 };
-
-/* ---- character classes (RFC 9110 §5.6.2) ---- */
-
-static bool
-is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
-is_hex(unsigned char c, unsigned *v)
-{
-    if (c >= '0' && c <= '9')
-        *v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-        *v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-        *v = c - 'A' + 10;
-    else
-        return false;
-    return true;
-}
-
-/* field-vchar / SP / HTAB / obs-text */
-static bool
-is_value_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
 
 static int
 fail(struct http1_parser *p, int status, const char *reason)
@@ -152,286 +93,6 @@ fail(struct http1_parser *p, int status, const char *reason)
         p->err_reason = reason;
     }
     return -EPROTO;
-}
-
-/* ---- the raw-line scanner ---- */
-
-static int
-scan_start_line_byte(struct http1_parser *p, struct scan *s, unsigned char c)
-{
-    if (c == '\r') {
-        s->state = SC_CR;
-        s->blank = false;
-        return 0;
-    }
-    if (c == '\n')
-        return fail(p, 400, "bare lf in start line");
-    /* a status line's reason phrase may hold HTAB; a request line never does */
-    if (c == 0x7f || (c < 0x20 && !(c == '\t' && p->kind == HTTP1_RESPONSE)))
-        return fail(p, 400, "control character in start line");
-    return 0;
-}
-
-static int
-scan_field_byte(struct http1_parser *p, struct scan *s, unsigned char c)
-{
-    switch (s->state) {
-    case SC_LINE:
-        if (c == '\r') {
-            s->state = SC_CR;
-            s->blank = true;
-            return 0;
-        }
-        if (c == ' ' || c == '\t')
-            return fail(p, 400, "obs-fold in header");
-        if (c == '\n')
-            return fail(p, 400, "bare lf in header");
-        if (c == ':')
-            return fail(p, 400, "empty header name");
-        if (!is_tchar(c))
-            return fail(p, 400, "invalid character in header name");
-        if (++s->lines > p->limits.max_headers)
-            return fail(p, 431, "too many headers");
-        s->state = SC_NAME;
-        return 0;
-    case SC_NAME:
-        if (c == ':')
-            s->state = SC_VALUE;
-        else if (!is_tchar(c))
-            return fail(p, 400, "invalid character in header name");
-        return 0;
-    case SC_VALUE:
-        if (c == '\r') {
-            s->state = SC_CR;
-            s->blank = false;
-        } else if (c == '\n') {
-            return fail(p, 400, "bare lf in header");
-        } else if (c == 0) {
-            return fail(p, 400, "nul in header value");
-        } else if (!is_value_char(c)) {
-            return fail(p, 400, "control character in header value");
-        }
-        return 0;
-    case SC_LEAD:
-    case SC_LEAD_CR:
-    case SC_START:
-    case SC_CR:
-        break;
-    }
-    ASSERT(0);
-    return -EPROTO;
-}
-
-/* Scans <n> bytes of a head or trailer block. Returns 1 when the block ended (*used = bytes up to
- * and including its final LF), 0 when it needs more (*used = n), or -EPROTO. */
-static int
-scan_block(struct http1_parser *p, struct scan *s, const char *d, size_t n, size_t *used)
-{
-    size_t max = p->limits.max_head_bytes;
-    int rc;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (++s->bytes > max)
-            return fail(p, 431, "header block too large");
-        if (s->state == SC_CR) {
-            if (c != '\n')
-                return fail(p, 400, "bare cr in head");
-            if (s->blank) {
-                *used = i + 1;
-                return 1;
-            }
-            s->state = SC_LINE;
-            continue;
-        }
-        rc = s->state == SC_START ? scan_start_line_byte(p, s, c) : scan_field_byte(p, s, c);
-        if (rc < 0)
-            return rc;
-    }
-    *used = n;
-    return 0;
-}
-
-/* Skips empty lines before a start line (RFC 9112 §2.2); returns the bytes skipped. */
-static int
-skip_leading_lines(struct http1_parser *p, const char *d, size_t n, size_t *skipped)
-{
-    size_t i = 0;
-
-    for (; i < n; i++) {
-        if (p->scan.state == SC_LEAD_CR) {
-            if (d[i] != '\n')
-                return fail(p, 400, "bare cr in head");
-            p->scan.state = SC_LEAD;
-        } else if (d[i] == '\r') {
-            p->scan.state = SC_LEAD_CR;
-        } else if (d[i] == '\n') {
-            return fail(p, 400, "bare lf in head");
-        } else {
-            p->scan.state = SC_START;
-            break;
-        }
-    }
-    *skipped = i;
-    return 0;
-}
-
-/* ---- the chunked shadow decoder ---- */
-
-static int
-chunk_ext_byte(struct http1_parser *p, unsigned char c)
-{
-    switch (p->ck) {
-    case CK_EXT_NAME_FIRST:
-        if (!is_tchar(c))
-            return fail(p, 400, "invalid chunk extension");
-        p->ck = CK_EXT_NAME;
-        return 0;
-    case CK_EXT_NAME:
-    case CK_EXT_TOKEN:
-    case CK_EXT_QEND:
-        if (c == ';')
-            p->ck = CK_EXT_NAME_FIRST;
-        else if (c == '=' && p->ck == CK_EXT_NAME)
-            p->ck = CK_EXT_VAL_FIRST;
-        else if (c == '\r')
-            p->ck = CK_SIZE_LF;
-        else if (p->ck == CK_EXT_QEND || !is_tchar(c))
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_VAL_FIRST:
-        if (c == '"')
-            p->ck = CK_EXT_QUOTED;
-        else if (is_tchar(c))
-            p->ck = CK_EXT_TOKEN;
-        else
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_QUOTED:
-        if (c == '"')
-            p->ck = CK_EXT_QEND;
-        else if (c == '\\')
-            p->ck = CK_EXT_ESC;
-        else if (!is_value_char(c))
-            return fail(p, 400, "invalid chunk extension");
-        return 0;
-    case CK_EXT_ESC:
-        if (!is_value_char(c))
-            return fail(p, 400, "invalid chunk extension");
-        p->ck = CK_EXT_QUOTED;
-        return 0;
-    case CK_SIZE_FIRST:
-    case CK_SIZE:
-    case CK_SIZE_LF:
-    case CK_DATA:
-    case CK_DATA_CR:
-    case CK_DATA_LF:
-    case CK_TRAILERS:
-        break;
-    }
-    ASSERT(0);
-    return -EPROTO;
-}
-
-static int
-chunk_size_byte(struct http1_parser *p, unsigned char c)
-{
-    unsigned v;
-
-    if (is_hex(c, &v)) {
-        if (++p->ck_digits > CHUNK_SIZE_DIGITS)
-            return fail(p, 400, "chunk size too large");
-        p->ck_remaining = p->ck_remaining << 4 | v;
-        p->ck = CK_SIZE;
-        return 0;
-    }
-    if (p->ck == CK_SIZE_FIRST)
-        return fail(p, 400, "invalid chunk size");
-    if (c == ';')
-        p->ck = CK_EXT_NAME_FIRST;
-    else if (c == '\r')
-        p->ck = CK_SIZE_LF;
-    else
-        return fail(p, 400, "invalid chunk size");
-    return 0;
-}
-
-static void
-chunk_begin_size(struct http1_parser *p)
-{
-    p->ck = CK_SIZE_FIRST;
-    p->ck_remaining = 0;
-    p->ck_digits = 0;
-    p->ck_line = 0;
-}
-
-/* Checks <n> body bytes of a chunked message. Returns 1 when the message ends (*used = its last
- * byte + 1), 0 when it needs more (*used = n), or -EPROTO. */
-static int
-chunk_scan(struct http1_parser *p, const char *d, size_t n, size_t *used)
-{
-    size_t i = 0, k;
-    int rc;
-
-    while (i < n) {
-        unsigned char c = (unsigned char)d[i];
-        switch (p->ck) {
-        case CK_DATA:
-            k = n - i < p->ck_remaining ? n - i : (size_t)p->ck_remaining;
-            p->ck_remaining -= k;
-            i += k;
-            if (p->ck_remaining == 0)
-                p->ck = CK_DATA_CR;
-            continue;
-        case CK_DATA_CR:
-            if (c != '\r')
-                return fail(p, 400, "missing crlf after chunk data");
-            p->ck = CK_DATA_LF;
-            break;
-        case CK_DATA_LF:
-            if (c != '\n')
-                return fail(p, 400, "missing crlf after chunk data");
-            chunk_begin_size(p);
-            break;
-        case CK_SIZE_LF:
-            if (c != '\n')
-                return fail(p, 400, "bare cr in chunk size line");
-            if (p->ck_remaining == 0) {
-                p->ck = CK_TRAILERS;
-                memset(&p->trl_scan, 0, sizeof(p->trl_scan));
-                p->trl_scan.state = SC_LINE;
-            } else {
-                p->ck = CK_DATA;
-            }
-            break;
-        case CK_TRAILERS:
-            rc = scan_block(p, &p->trl_scan, d + i, n - i, &k);
-            if (rc < 0)
-                return rc;
-            *used = i + k;
-            return rc;
-        case CK_SIZE_FIRST:
-        case CK_SIZE:
-        case CK_EXT_NAME_FIRST:
-        case CK_EXT_NAME:
-        case CK_EXT_VAL_FIRST:
-        case CK_EXT_TOKEN:
-        case CK_EXT_QUOTED:
-        case CK_EXT_ESC:
-        case CK_EXT_QEND:
-            if (++p->ck_line > CHUNK_LINE_MAX)
-                return fail(p, 400, "chunk size line too long");
-            if (c == '\n')
-                return fail(p, 400, "bare lf in chunk size line");
-            rc = p->ck <= CK_SIZE ? chunk_size_byte(p, c) : chunk_ext_byte(p, c);
-            if (rc < 0)
-                return rc;
-            break;
-        }
-        i++;
-    }
-    *used = n;
-    return 0;
 }
 
 /* ---- collecting the head from llhttp's callbacks ---- */
@@ -454,12 +115,53 @@ trim(const char **s, size_t *len)
 }
 
 static void
+span_add(struct span *sp, const char *at, size_t len)
+{
+    if (sp->len == 0 && !sp->copied) {
+        sp->ptr = at;
+        sp->len = len;
+        return;
+    }
+    if (!sp->copied) {
+        buf_reset(&sp->copy);
+        buf_append(&sp->copy, sp->ptr, sp->len);
+        sp->copied = true;
+    }
+    buf_append(&sp->copy, at, len);
+    sp->len += len;
+}
+
+/* The input is about to go away: keep what is only referenced. */
+static void
+span_detach(struct span *sp)
+{
+    if (sp->len > 0 && !sp->copied) {
+        buf_reset(&sp->copy);
+        buf_append(&sp->copy, sp->ptr, sp->len);
+        sp->copied = true;
+    }
+}
+
+static const char *
+span_data(const struct span *sp)
+{
+    return sp->copied ? sp->copy.data : sp->len > 0 ? sp->ptr : "";
+}
+
+static void
+span_reset(struct span *sp)
+{
+    sp->len = 0;
+    sp->copied = false;
+}
+
+static void
 commit_header(struct http1_parser *p)
 {
     struct http1_header **arr = p->in_trailers ? &p->trl : &p->hdrs;
     size_t *cap = p->in_trailers ? &p->captrl : &p->caphdrs;
     size_t *count = p->in_trailers ? &p->ntrl : &p->head.nheaders;
-    const char *v = p->value.data != NULL ? p->value.data : "";
+    const char *v = span_data(&p->value);
     size_t vlen = p->value.len;
     struct http1_header *h;
 
@@ -471,32 +173,32 @@ commit_header(struct http1_parser *p)
     }
     trim(&v, &vlen);
     h = &(*arr)[(*count)++];
-    h->name = arena_strndup(&p->arena, p->field.data != NULL ? p->field.data : "", p->field.len);
+    h->name = arena_strndup(&p->arena, span_data(&p->field), p->field.len);
     h->name_len = p->field.len;
     h->value = arena_strndup(&p->arena, v, vlen);
     h->value_len = vlen;
-    buf_reset(&p->field);
-    buf_reset(&p->value);
+    span_reset(&p->field);
+    span_reset(&p->value);
 }
 
 static int
 on_ll_text(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->text, at, len);
+    span_add(&parser_of(ll)->text, at, len);
     return 0;
 }
 
 static int
 on_ll_field(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->field, at, len);
+    span_add(&parser_of(ll)->field, at, len);
     return 0;
 }
 
 static int
 on_ll_value(llhttp_t *ll, const char *at, size_t len)
 {
-    buf_append(&parser_of(ll)->value, at, len);
+    span_add(&parser_of(ll)->value, at, len);
     return 0;
 }
 
@@ -508,6 +210,10 @@ on_ll_value_complete(llhttp_t *ll)
 }
 
 /* ---- framing checks after the head ---- */
+
+/* Case-insensitive name test with the length compared first: most names differ in length. */
+#define NAME_IS(hdr, lit)                                                                          \
+    ((hdr)->name_len == sizeof(lit) - 1 && strncasecmp((hdr)->name, (lit), sizeof(lit) - 1) == 0)
 
 static bool
 list_has_token(const char *v, const char *token)
@@ -616,25 +322,25 @@ collect_framing(struct http1_parser *p, struct framing_seen *f)
     memset(f, 0, sizeof(*f));
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hdr = &h->headers[i];
-        if (str_ieq(hdr->name, "content-length")) {
+        if (NAME_IS(hdr, "content-length")) {
             if (f->cl != NULL)
                 return fail(p, 400, "repeated content-length");
             f->cl = hdr;
-        } else if (str_ieq(hdr->name, "transfer-encoding")) {
+        } else if (NAME_IS(hdr, "transfer-encoding")) {
             if (f->te != NULL)
                 return fail(p, 400, "repeated transfer-encoding");
             f->te = hdr;
-        } else if (str_ieq(hdr->name, "host")) {
+        } else if (NAME_IS(hdr, "host")) {
             if (f->host != NULL)
                 return fail(p, 400, "repeated host");
             f->host = hdr;
-        } else if (str_ieq(hdr->name, "connection")) {
+        } else if (NAME_IS(hdr, "connection")) {
             f->conn_close |= list_has_token(hdr->value, "close");
             f->conn_keep_alive |= list_has_token(hdr->value, "keep-alive");
             f->conn_upgrade |= list_has_token(hdr->value, "upgrade");
-        } else if (str_ieq(hdr->name, "upgrade")) {
+        } else if (NAME_IS(hdr, "upgrade")) {
             f->has_upgrade = true;
-        } else if (str_ieq(hdr->name, "expect")) {
+        } else if (NAME_IS(hdr, "expect")) {
             h->expect_continue |= str_ieq(hdr->value, "100-continue");
         }
     }
@@ -737,12 +443,12 @@ on_ll_headers_complete(llhttp_t *ll)
     h->kind = p->kind;
     if (p->kind == HTTP1_REQUEST) {
         h->method = llhttp_method_name((llhttp_method_t)ll->method);
-        h->target = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+        h->target = arena_strndup(&p->arena, span_data(&p->text), p->text.len);
     } else {
         h->status = ll->status_code;
-        h->reason = arena_strndup(&p->arena, p->text.data != NULL ? p->text.data : "", p->text.len);
+        h->reason = arena_strndup(&p->arena, span_data(&p->text), p->text.len);
     }
-    buf_reset(&p->text);
+    span_reset(&p->text);
     if (check_head(p) < 0)
         return -1;
     p->in_trailers = true;
@@ -792,7 +498,7 @@ is_token_then_space(const char *d, size_t len)
 {
     size_t i = 0;
 
-    while (i < len && is_tchar((unsigned char)d[i]))
+    while (i < len && http1_scan_is_tchar((unsigned char)d[i]))
         i++;
     return i > 0 && i < len && d[i] == ' ';
 }
@@ -822,6 +528,9 @@ run_llhttp(struct http1_parser *p, const char *d, size_t len, size_t *used)
 {
     llhttp_errno_t e = llhttp_execute(&p->ll, d, len);
 
+    span_detach(&p->field);
+    span_detach(&p->value);
+    span_detach(&p->text);
     if (p->aborted)
         return -ECANCELED;
     if (p->phase == PH_ERROR)
@@ -847,10 +556,11 @@ start_message(struct http1_parser *p)
     p->msg_done = false;
     p->in_trailers = false;
     buf_reset(&p->headbuf);
-    buf_reset(&p->field);
-    buf_reset(&p->value);
-    buf_reset(&p->text);
-    memset(&p->scan, 0, sizeof(p->scan));
+    span_reset(&p->field);
+    span_reset(&p->value);
+    span_reset(&p->text);
+    http1_scan_init(&p->scan, p->kind == HTTP1_REQUEST ? HTTP1_SCAN_REQUEST : HTTP1_SCAN_RESPONSE,
+                    p->limits.max_head_bytes, p->limits.max_headers);
     llhttp_reset(&p->ll);
     p->phase = PH_HEAD;
 }
@@ -867,7 +577,7 @@ enter_body(struct http1_parser *p, int rc, size_t ran, size_t len)
     if (expects_no_body(&p->head))
         return fail(p, 400, "framing mismatch");
     if (p->head.framing == HTTP1_BODY_CHUNKED)
-        chunk_begin_size(p);
+        http1_scan_chunk_init(&p->chunk, p->limits.max_head_bytes, p->limits.max_headers);
     p->phase = PH_BODY;
     return 0;
 }
@@ -875,25 +585,25 @@ enter_body(struct http1_parser *p, int rc, size_t ran, size_t len)
 static int
 feed_head(struct http1_parser *p, const char *d, size_t n, size_t *used)
 {
+    struct http1_scan_error e;
     size_t skip = 0, end, ran;
     int rc;
 
     if (p->phase == PH_IDLE)
         start_message(p);
-    if (p->scan.state <= SC_LEAD_CR) {
-        if ((rc = skip_leading_lines(p, d, n, &skip)) < 0)
-            return rc;
-        if (skip == n) {
-            *used = n;
-            return 0;
-        }
-    }
-    rc = scan_block(p, &p->scan, d + skip, n - skip, &end);
-    if (rc <= 0) {
-        if (rc == 0)
-            buf_append(&p->headbuf, d + skip, n - skip);
+    if (http1_scan_skip_empty_lines(&p->scan, d, n, &skip, &e) < 0)
+        return fail(p, e.status, e.reason);
+    if (skip == n) {
         *used = n;
-        return rc;
+        return 0;
+    }
+    rc = http1_scan_feed(&p->scan, d + skip, n - skip, &end, &e);
+    if (rc < 0)
+        return fail(p, e.status, e.reason);
+    if (rc == 0) { /* the head continues in a later read: keep what we have */
+        buf_append(&p->headbuf, d + skip, n - skip);
+        *used = n;
+        return 0;
     }
     *used = skip + end;
     if (p->headbuf.len == 0) {
@@ -908,12 +618,13 @@ feed_head(struct http1_parser *p, const char *d, size_t n, size_t *used)
 static int
 feed_body(struct http1_parser *p, const char *d, size_t n, size_t *used)
 {
+    struct http1_scan_error e;
     size_t limit = n, ran;
     int shadow = 0, rc;
 
     if (p->head.framing == HTTP1_BODY_CHUNKED) {
-        if ((shadow = chunk_scan(p, d, n, &limit)) < 0)
-            return shadow;
+        if ((shadow = http1_scan_chunk_feed(&p->chunk, d, n, &limit, &e)) < 0)
+            return fail(p, e.status, e.reason);
     }
     if ((rc = run_llhttp(p, d, limit, &ran)) < 0)
         return rc;
@@ -1032,9 +743,9 @@ http1_parser_new(enum http1_kind kind, const struct http1_limits *limits,
     llhttp_init(&p->ll, kind == HTTP1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE, &ll_settings);
     p->ll.data = p;
     buf_init(&p->headbuf);
-    buf_init(&p->field);
-    buf_init(&p->value);
-    buf_init(&p->text);
+    buf_init(&p->field.copy);
+    buf_init(&p->value.copy);
+    buf_init(&p->text.copy);
     arena_init(&p->arena, 2048);
     p->phase = PH_IDLE;
     return p;
@@ -1046,9 +757,9 @@ http1_parser_free(struct http1_parser *p)
     if (p == NULL)
         return;
     buf_fini(&p->headbuf);
-    buf_fini(&p->field);
-    buf_fini(&p->value);
-    buf_fini(&p->text);
+    buf_fini(&p->field.copy);
+    buf_fini(&p->value.copy);
+    buf_fini(&p->text.copy);
     arena_fini(&p->arena);
     free(p->hdrs);
     free(p->trl);
@@ -1061,6 +772,19 @@ http1_parser_resume(struct http1_parser *p)
     p->paused = false;
 }
 
+void
+http1_parser_reset(struct http1_parser *p)
+{
+    start_message(p); /* clears the head, spans, buffers, scanner and llhttp */
+    p->phase = PH_IDLE;
+    p->paused = false;
+    p->aborted = false;
+    p->req_head = false;
+    p->req_connect = false;
+    p->err_status = 0;
+    p->err_reason = NULL;
+}
+
 int
 http1_parser_finish(struct http1_parser *p)
 {
@@ -1069,7 +793,7 @@ http1_parser_finish(struct http1_parser *p)
 
     if (p->phase == PH_ERROR)
         return -EPROTO;
-    if (p->phase == PH_IDLE || (p->phase == PH_HEAD && p->scan.state <= SC_LEAD_CR)) {
+    if (p->phase == PH_IDLE || (p->phase == PH_HEAD && !http1_scan_started(&p->scan))) {
         p->phase = PH_IDLE;
         return 0;
     }
@@ -1096,7 +820,7 @@ http1_parser_set_request_method(struct http1_parser *p, const char *method)
 bool
 http1_parser_in_message(const struct http1_parser *p)
 {
-    return p->phase == PH_BODY || (p->phase == PH_HEAD && p->scan.state > SC_LEAD_CR);
+    return p->phase == PH_BODY || (p->phase == PH_HEAD && http1_scan_started(&p->scan));
 }
 
 int
@@ -1114,28 +838,25 @@ http1_parser_reason(const struct http1_parser *p)
 const struct http1_header *
 http1_head_get(const struct http1_head *h, const char *name)
 {
+    size_t len = strlen(name);
+
     for (size_t i = 0; i < h->nheaders; i++) {
-        if (str_ieq(h->headers[i].name, name))
+        if (h->headers[i].name_len == len && strncasecmp(h->headers[i].name, name, len) == 0)
             return &h->headers[i];
     }
     return NULL;
 }
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
-    "upgrade",    "proxy-authenticate", "proxy-authorization",
-};
-
 bool
 http1_is_hop_by_hop(const struct http1_head *h, const struct http1_header *hdr)
 {
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
-        if (str_ieq(hdr->name, hop_by_hop[i]))
-            return true;
-    }
+    if (NAME_IS(hdr, "connection") || NAME_IS(hdr, "keep-alive") ||
+        NAME_IS(hdr, "proxy-connection") || NAME_IS(hdr, "te") || NAME_IS(hdr, "trailer") ||
+        NAME_IS(hdr, "transfer-encoding") || NAME_IS(hdr, "upgrade") ||
+        NAME_IS(hdr, "proxy-authenticate") || NAME_IS(hdr, "proxy-authorization"))
+        return true;
     for (size_t i = 0; i < h->nheaders; i++) {
-        if (str_ieq(h->headers[i].name, "connection") &&
-            list_has_token(h->headers[i].value, hdr->name))
+        if (NAME_IS(&h->headers[i], "connection") && list_has_token(h->headers[i].value, hdr->name))
             return true;
     }
     return false;

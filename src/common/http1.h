@@ -95,6 +95,11 @@ int http1_parser_feed(struct http1_parser *p, const char *data, size_t len, size
 /* Allows feeding after HTTP1_PAUSE. */
 void http1_parser_resume(struct http1_parser *p);
 
+/* Makes <p> as good as new (same kind, limits, callbacks and user data), keeping its
+ * allocations: for reusing parsers across connections. Forgets any partial message, pause,
+ * error, abort, request method, and empty lines seen before a start line. */
+void http1_parser_reset(struct http1_parser *p);
+
 /* The peer closed. Completes an HTTP1_BODY_UNTIL_CLOSE body (on_complete runs); returns
  * -EPROTO if a message was cut short, 0 otherwise (including between messages). */
 int http1_parser_finish(struct http1_parser *p);

@@ -34,9 +34,12 @@
 #define ACCESS_LOG_LINE_MAX 4096
 
 struct access_log {
-    int fd;              /* the file, or 1 for "-" */
+    int fd;              /* the file, or 1 for "-"; only the flusher uses it once started */
+    int next_fd;         /* a reopened file the flusher switches to, or -1; guarded by lock */
+    struct buf before;   /* lines written before the reopen, for the old file; guarded */
     bool owns_fd;        /* close fd at the end */
-    uv_mutex_t lock;     /* guards pending, stop, dropped */
+    char *path;          /* owned: for access_log_reopen; NULL for "-" */
+    uv_mutex_t lock;     /* guards pending, stop, dropped, next_fd */
     uv_cond_t wake;      /* signalled when pending is large or on stop */
     uv_thread_t flusher; /* writes pending out */
     struct buf pending;  /* lines not yet written */
@@ -60,18 +63,36 @@ write_all(int fd, const char *p, size_t n)
     }
 }
 
+/* Writes a batch, switching files first when access_log_reopen handed over a new one: the lines
+ * written before the reopen still go to the old file. */
+static void
+flush_batch(struct access_log *log, struct buf *before, int new_fd, const struct buf *out)
+{
+    if (new_fd >= 0) {
+        if (before->len > 0)
+            write_all(log->fd, before->data, before->len);
+        buf_reset(before);
+        close(log->fd);
+        log->fd = new_fd;
+    }
+    if (out->len > 0)
+        write_all(log->fd, out->data, out->len);
+}
+
 static void
 flusher_main(void *arg)
 {
     struct access_log *log = arg;
-    struct buf out;
+    struct buf out, before;
     bool stop = false;
     uint64_t dropped = 0;
+    int new_fd;
 
     buf_init(&out);
+    buf_init(&before);
     while (!stop) {
         uv_mutex_lock(&log->lock);
-        if (!log->stop && log->pending.len < ACCESS_LOG_FLUSH_BYTES)
+        if (!log->stop && log->pending.len < ACCESS_LOG_FLUSH_BYTES && log->next_fd < 0)
             (void)uv_cond_timedwait(&log->wake, &log->lock, ACCESS_LOG_FLUSH_NS);
         /* swap: the workers get our empty buffer (with its capacity) back */
         {
@@ -79,18 +100,25 @@ flusher_main(void *arg)
             log->pending = out;
             out = tmp;
         }
+        new_fd = log->next_fd;
+        log->next_fd = -1;
+        if (new_fd >= 0) {
+            struct buf tmp = log->before;
+            log->before = before;
+            before = tmp;
+        }
         stop = log->stop;
         dropped = log->dropped;
         log->dropped = 0;
         uv_mutex_unlock(&log->lock);
-        if (out.len > 0)
-            write_all(log->fd, out.data, out.len);
+        flush_batch(log, &before, new_fd, &out);
         buf_reset(&out);
         if (dropped > 0)
             log_warn("access log: %llu lines dropped (the log writer fell behind)",
                      (unsigned long long)dropped);
     }
     buf_fini(&out);
+    buf_fini(&before);
 }
 
 int
@@ -99,6 +127,7 @@ access_log_open(struct access_log **out, const char *path, struct err *err)
     struct access_log *log = mem_calloc(1, sizeof(*log));
     int rc;
 
+    log->next_fd = -1;
     if (strcmp(path, "-") == 0) {
         log->fd = STDOUT_FILENO;
     } else {
@@ -109,8 +138,10 @@ access_log_open(struct access_log **out, const char *path, struct err *err)
             return err_set(err, rc, "access log %s: %s", path, strerror(-rc));
         }
         log->owns_fd = true;
+        log->path = mem_strdup(path);
     }
     buf_init(&log->pending);
+    buf_init(&log->before);
     buf_reserve(&log->pending, ACCESS_LOG_FLUSH_BYTES * 2);
     if (uv_mutex_init(&log->lock) != 0 || uv_cond_init(&log->wake) != 0)
         mem_oom();
@@ -121,6 +152,7 @@ access_log_open(struct access_log **out, const char *path, struct err *err)
         if (log->owns_fd)
             close(log->fd);
         buf_fini(&log->pending);
+        free(log->path);
         free(log);
         return err_set(err, rc, "access log %s: thread: %s", path, uv_strerror(rc));
     }
@@ -138,14 +170,41 @@ access_log_close(struct access_log *log)
     uv_cond_signal(&log->wake);
     uv_mutex_unlock(&log->lock);
     uv_thread_join(&log->flusher);
-    if (log->pending.len > 0) /* written after the flusher's last swap */
-        write_all(log->fd, log->pending.data, log->pending.len);
+    /* whatever came after the flusher's last swap */
+    flush_batch(log, &log->before, log->next_fd, &log->pending);
     uv_cond_destroy(&log->wake);
     uv_mutex_destroy(&log->lock);
     if (log->owns_fd)
         close(log->fd);
     buf_fini(&log->pending);
+    buf_fini(&log->before);
+    free(log->path);
     free(log);
+}
+
+int
+access_log_reopen(struct access_log *log, struct err *err)
+{
+    int fd, rc;
+
+    if (log == NULL || !log->owns_fd)
+        return 0;
+    fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        return err_set(err, rc, "access log %s: reopen: %s", log->path, strerror(-rc));
+    }
+    uv_mutex_lock(&log->lock);
+    if (log->next_fd >= 0) { /* two reopens before the flusher looked: the newest wins */
+        close(log->next_fd);
+    } else if (log->pending.len > 0) { /* buffered now: written before the rotation */
+        buf_append(&log->before, log->pending.data, log->pending.len);
+        buf_reset(&log->pending);
+    }
+    log->next_fd = fd;
+    uv_cond_signal(&log->wake);
+    uv_mutex_unlock(&log->lock);
+    return 0;
 }
 
 /* "2026-11-22T00:45:49" for the current second, cached per thread. */
@@ -164,7 +223,7 @@ second_text(time_t sec)
     return cached;
 }
 
-/* Appends <s> with '"', '\\' and bytes outside printable ASCII escaped as \xHH. */
+/* Appends <s> with '"', '\\', control bytes and bytes above 0x7e escaped as \xHH. */
 static size_t
 put_escaped(char *dst, size_t room, const char *s)
 {
@@ -173,7 +232,7 @@ put_escaped(char *dst, size_t room, const char *s)
 
     for (; *s != '\0' && o + 4 < room; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
             dst[o++] = '\\';
             dst[o++] = 'x';
             dst[o++] = hex[c >> 4];

@@ -35,6 +35,11 @@ struct access_log_entry {
 int access_log_open(struct access_log **out, const char *path, struct err *err);
 void access_log_close(struct access_log *log);
 
+/* Reopens the file by its path (log rotation: call on SIGHUP after the file was moved away);
+ * lines already buffered go to the old file, later ones to the new. "-" is left alone. Returns 0
+ * or a negative errno with a message (the old file stays in use). Main thread. */
+int access_log_reopen(struct access_log *log, struct err *err);
+
 /* Writes one line for <e>. Called from any worker thread, once per request, when it ends;
  * thread-safe, never blocks on a lock held across I/O, never fails the request. */
 void access_log_write(struct access_log *log, const struct access_log_entry *e);

@@ -391,17 +391,19 @@ static void
 publish(struct admin_conn *c, struct proxy_conf *next, int kind, const char *name)
 {
     struct err err;
+    int rc;
 
     err_clear(&err);
     c->pending = proxy_conf_ref(next);
     c->pending_kind = kind;
     snprintf(c->pending_name, sizeof(c->pending_name), "%s", name);
     c->publishing = true;
-    if (proxy_publish(c->api->proxy, next, on_published, c, &err) < 0) {
+    rc = proxy_publish(c->api->proxy, next, on_published, c, &err);
+    if (rc < 0) { /* -EINVAL: a change runtime cannot make; else the proxy is going away */
         c->publishing = false;
         proxy_conf_unref(c->pending);
         c->pending = NULL;
-        respond_error(c, 400, "%s", err.msg);
+        respond_error(c, rc == -EINVAL ? 400 : 503, "%s", err.msg[0] ? err.msg : uv_strerror(rc));
     }
 }
 

@@ -15,7 +15,9 @@
  * relayed as the parser decodes them, with backpressure both ways (OUTQ_HIGH_WATER). */
 #include "proxy/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,17 +111,21 @@ struct conn {
     struct proxy_worker *w;
     struct proxy_worker_listen *wl;
     uint64_t id;
-    struct http1_parser *parser; /* owned: requests */
-    struct outq out;             /* to the client */
-    struct buf held;             /* owned: bytes read ahead (pipelining, tunnel start) */
+    struct parser_slot *ps; /* owned while a request is being read or served; NULL idle */
+    size_t max_head;        /* the listener's max_head_bytes */
+    bool parser_dirty;      /* refused, aborted or upgraded: never pooled again */
+    struct outq out;        /* to the client */
+    struct buf held;        /* owned: bytes read ahead (pipelining, tunnel start) */
     struct exchange x;
-    struct addr peer;
-    char peer_host[64];   /* for X-Forwarded-For */
-    uint64_t last_active; /* uv_now() of the last byte either way */
-    bool reading;         /* uv_read_start is on */
-    bool paused;          /* the parser stopped after a request: bytes go to held */
-    bool close_after;     /* this response ends the connection */
-    bool retiring;        /* the worker retires: Connection: close from now on */
+    struct sockaddr_in6 peer; /* the client (or a sockaddr_in): compact, formatted on use */
+    socklen_t peer_len;       /* 0 when unknown */
+    uint64_t last_active;     /* uv_now() of the last byte either way */
+    uint64_t state_since;     /* uv_now() when the state's clock started */
+    uint64_t armed_due;       /* when the timer fires (uv_now() ms), 0 when not armed */
+    bool reading;             /* uv_read_start is on */
+    bool paused;              /* the parser stopped after a request: bytes go to held */
+    bool close_after;         /* this response ends the connection */
+    bool retiring;            /* the worker retires: Connection: close from now on */
     bool client_keep_alive;
     bool in_parse;    /* parse_client is on the stack */
     uint64_t idle_ms; /* the listener's idle_timeout */
@@ -135,6 +141,18 @@ static void reply_local(struct conn *c, int status, const char *why);
 static void finish_exchange(struct conn *c);
 
 static const struct upstream_events up_events;
+
+/* Request parsers are lent to connections only while they read or serve a request, and come
+ * back to a per-worker free list when the connection goes idle, so 10,000 idle keep-alive
+ * connections hold no parser (its arena and buffers are most of a connection's memory). */
+struct parser_slot {
+    struct http1_parser *parser; /* owned */
+    struct conn *c;              /* the borrower, or NULL in the free list */
+    size_t max_head;             /* the limit it was made with */
+    struct parser_slot *next;    /* free list */
+};
+
+#define PARSER_POOL_MAX 256
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -181,16 +199,23 @@ timeout_ms(const struct conn *c, enum conn_state s)
 
 static void on_timer(uv_timer_t *t);
 
+/* The timer is moved only when the new deadline is earlier than the armed one; a timer that
+ * fires early re-arms itself for the rest (on_timer), so a request cycle costs no timer
+ * operation at all in the common case. */
 static void
 arm_timer(struct conn *c)
 {
+    uint64_t now = uv_now(&c->w->loop);
     uint64_t ms = timeout_ms(c, c->state);
 
-    c->last_active = uv_now(&c->w->loop);
+    c->last_active = now;
+    c->state_since = now;
     if (ms == 0)
-        uv_timer_stop(&c->timer);
-    else
-        uv_timer_start(&c->timer, on_timer, ms, 0);
+        return;
+    if (c->armed_due != 0 && c->armed_due <= now + ms)
+        return;
+    c->armed_due = now + ms;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void
@@ -230,6 +255,19 @@ has_body(const struct http1_head *h)
            (h->framing == HTTP1_BODY_LENGTH && h->content_length > 0);
 }
 
+/* Bytes gathered for <q> and not flushed yet. */
+static uint64_t
+batched(const struct proxy_worker *w, const struct outq *q)
+{
+    uint64_t n = 0;
+
+    if (w->batch.q != q)
+        return 0;
+    for (unsigned i = 0; i < w->batch.n; i++)
+        n += w->batch.iov[i].len;
+    return n;
+}
+
 static void
 flush(struct conn *c)
 {
@@ -264,6 +302,31 @@ set_reading(struct conn *c, bool on)
 
 /* ---- serialising heads ---- */
 
+/* The client's address without port, for X-Forwarded-For. IPv4 is formatted by hand:
+ * inet_ntop goes through sprintf and cost 1,700 instructions per request. */
+static void
+peer_host(const struct conn *c, char *dst, size_t size)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer;
+    const unsigned char *b = (const unsigned char *)&in->sin_addr;
+    size_t n = 0;
+
+    if (c->peer_len != 0 && c->peer.sin6_family == AF_INET && size >= 16) {
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100)
+                dst[n++] = (char)('0' + v / 100);
+            if (v >= 10)
+                dst[n++] = (char)('0' + v / 10 % 10);
+            dst[n++] = (char)('0' + v % 10);
+            dst[n++] = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
+    if (c->peer_len == 0 || inet_ntop(AF_INET6, &c->peer.sin6_addr, dst, (socklen_t)size) == NULL)
+        str_copy(dst, "unknown", size);
+}
+
 static void
 append_header(struct buf *b, const char *name, size_t nlen, const char *value, size_t vlen)
 {
@@ -285,53 +348,213 @@ append_lit(struct buf *b, const char *s)
     buf_append(b, s, strlen(s));
 }
 
+/* ASCII case-insensitive equality of <n> bytes; <lower> is lowercase. */
+static bool
+ieq(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != lower[i])
+            return false;
+    }
+    return true;
+}
+
+#define NAME_IS(hd, lit)                                                                           \
+    ((hd)->name_len == sizeof(lit) - 1 && ieq((hd)->name, lit, sizeof(lit) - 1))
+
+enum hdr_kind {
+    HDR_PLAIN = 0, /* forwarded as is */
+    HDR_HOP,       /* hop-by-hop: dropped */
+    HDR_UPGRADE,   /* Upgrade: hop-by-hop, re-added for an upgrade */
+    HDR_XFF,       /* X-Forwarded-For: extended with the client */
+    HDR_XF_OWN,    /* X-Forwarded-Proto/-Port: replaced by ours */
+};
+
+/* The Connection headers of a head, found once so each header is checked against their
+ * tokens only when there are any (the common head has none, or just "keep-alive"). */
+struct conn_tokens {
+    const struct http1_header *list[4];
+    size_t n;
+};
+
+static void
+find_connection(const struct http1_head *h, struct conn_tokens *t)
+{
+    t->n = 0;
+    for (size_t i = 0; i < h->nheaders && t->n < 4; i++) {
+        if (NAME_IS(&h->headers[i], "connection"))
+            t->list[t->n++] = &h->headers[i];
+    }
+}
+
+static bool
+token_listed(const struct http1_header *list, const struct http1_header *hd)
+{
+    const char *p = list->value, *end = list->value + list->value_len;
+
+    while (p < end) {
+        const char *t, *te;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        t = p;
+        while (p < end && *p != ',')
+            p++;
+        te = p;
+        while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
+            te--;
+        if ((size_t)(te - t) == hd->name_len && str_ieqn(t, hd->name_len, hd->name))
+            return true;
+    }
+    return false;
+}
+
+/* Same verdicts as http1_is_hop_by_hop(), without its per-header scan of every header. */
+static enum hdr_kind
+classify(const struct http1_header *hd, const struct conn_tokens *ct)
+{
+    switch (hd->name_len) {
+    case 2:
+        if (NAME_IS(hd, "te"))
+            return HDR_HOP;
+        break;
+    case 7:
+        if (NAME_IS(hd, "upgrade"))
+            return HDR_UPGRADE;
+        if (NAME_IS(hd, "trailer"))
+            return HDR_HOP;
+        break;
+    case 10:
+        if (NAME_IS(hd, "connection") || NAME_IS(hd, "keep-alive"))
+            return HDR_HOP;
+        break;
+    case 15:
+        if (NAME_IS(hd, "x-forwarded-for"))
+            return HDR_XFF;
+        break;
+    case 16:
+        if (NAME_IS(hd, "proxy-connection"))
+            return HDR_HOP;
+        if (NAME_IS(hd, "x-forwarded-port"))
+            return HDR_XF_OWN;
+        break;
+    case 17:
+        if (NAME_IS(hd, "transfer-encoding"))
+            return HDR_HOP;
+        if (NAME_IS(hd, "x-forwarded-proto"))
+            return HDR_XF_OWN;
+        break;
+    case 18:
+        if (NAME_IS(hd, "proxy-authenticate"))
+            return HDR_HOP;
+        break;
+    case 19:
+        if (NAME_IS(hd, "proxy-authorization"))
+            return HDR_HOP;
+        break;
+    default:
+        break;
+    }
+    for (size_t i = 0; i < ct->n; i++) {
+        if (token_listed(ct->list[i], hd))
+            return HDR_HOP;
+    }
+    return HDR_PLAIN;
+}
+
+/* "%zx\r\n" into <out> (at least 20 bytes); returns the length. */
+static size_t
+chunk_line(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = 0, len = 0;
+
+    do {
+        tmp[k++] = hex[n & 15];
+        n >>= 4;
+    } while (n != 0);
+    while (k > 0)
+        out[len++] = tmp[--k];
+    out[len++] = '\r';
+    out[len++] = '\n';
+    return len;
+}
+
+/* RFC 9112 §3.2.1: a target is sent the origin-form; "http://host:port/p?q" → "/p?q" (the
+ * Host header, which the parser requires, carries the authority). */
+static const char *
+origin_form(const char *target)
+{
+    const char *p;
+
+    if (target[0] == '/' || strcmp(target, "*") == 0)
+        return target;
+    p = strstr(target, "://");
+    if (p == NULL)
+        return target; /* authority-form (CONNECT): as is */
+    p = strpbrk(p + 3, "/?");
+    return p == NULL ? "/" : p; /* "?q" alone: the caller puts the "/" in front */
+}
+
 static void
 send_request_head(struct conn *c)
 {
     const struct http1_head *h = c->x.req;
     struct buf *b = &c->w->scratch;
     const struct http1_header *upgrade = NULL;
+    struct conn_tokens ct;
     bool xff = false;
-    char port[16];
+    char peer[INET6_ADDRSTRLEN];
+    const char *target;
 
+    peer_host(c, peer, sizeof(peer));
+    find_connection(h, &ct);
     buf_reset(b);
     append_lit(b, h->method);
     buf_append(b, " ", 1);
-    append_lit(b, h->target);
+    target = origin_form(h->target);
+    if (target[0] == '?')
+        buf_append(b, "/", 1);
+    append_lit(b, target);
     append_lit(b, " HTTP/1.1\r\n");
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hd = &h->headers[i];
-        if (str_ieq(hd->name, "upgrade"))
+        switch (classify(hd, &ct)) {
+        case HDR_PLAIN:
+            append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_UPGRADE:
             upgrade = hd;
-        if (http1_is_hop_by_hop(h, hd) || str_ieq(hd->name, "x-forwarded-proto") ||
-            str_ieq(hd->name, "x-forwarded-port"))
-            continue;
-        if (str_ieq(hd->name, "x-forwarded-for")) {
+            break;
+        case HDR_XFF:
             /* append the client to the list, as ALB does */
             append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
             b->len -= 2;
             buf_append(b, ", ", 2);
-            append_lit(b, c->peer_host);
+            append_lit(b, peer);
             buf_append(b, "\r\n", 2);
             xff = true;
-            continue;
+            break;
+        case HDR_HOP:
+        case HDR_XF_OWN:
+            break;
         }
-        append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
     }
     if (h->host == NULL)
         append_header(b, "Host", 4, c->x.target->addr.text, strlen(c->x.target->addr.text));
     if (!xff)
-        append_header(b, "X-Forwarded-For", 15, c->peer_host, strlen(c->peer_host));
-    append_lit(b, "X-Forwarded-Proto: http\r\n");
-    snprintf(port, sizeof(port), "%d", addr_port(&c->wl->listener->addr));
-    append_header(b, "X-Forwarded-Port", 16, port, strlen(port));
+        append_header(b, "X-Forwarded-For", 15, peer, strlen(peer));
+    buf_append(b, c->wl->xf_proto_port, c->wl->xf_proto_port_len);
     if (h->framing == HTTP1_BODY_CHUNKED)
         append_lit(b, "Transfer-Encoding: chunked\r\n");
     if (h->upgrade && upgrade != NULL) {
         append_lit(b, "Connection: upgrade\r\n");
         append_header(b, "Upgrade", 7, upgrade->value, upgrade->value_len);
     }
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     send_copy(c, &c->x.up->out, b->data, b->len);
 }
 
@@ -340,21 +563,32 @@ send_response_head(struct conn *c, const struct http1_head *h, bool interim)
 {
     struct buf *b = &c->w->scratch;
     const struct http1_header *upgrade = NULL;
-    char line[128];
-    int n;
+    struct conn_tokens ct;
+    char line[16] = "HTTP/1.1 000 ";
+    int st = h->status;
 
+    find_connection(h, &ct);
     buf_reset(b);
-    n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", h->status);
-    buf_append(b, line, (size_t)n);
+    line[9] = (char)('0' + st / 100 % 10);
+    line[10] = (char)('0' + st / 10 % 10);
+    line[11] = (char)('0' + st % 10);
+    buf_append(b, line, 13);
     append_lit(b, h->reason[0] != '\0' ? h->reason : http1_status_reason(h->status));
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     for (size_t i = 0; i < h->nheaders; i++) {
         const struct http1_header *hd = &h->headers[i];
-        if (str_ieq(hd->name, "upgrade"))
+        switch (classify(hd, &ct)) {
+        case HDR_PLAIN:
+        case HDR_XFF:
+        case HDR_XF_OWN:
+            append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_UPGRADE:
             upgrade = hd;
-        if (http1_is_hop_by_hop(h, hd))
-            continue;
-        append_header(b, hd->name, hd->name_len, hd->value, hd->value_len);
+            break;
+        case HDR_HOP:
+            break;
+        }
     }
     if (h->status == 101 && upgrade != NULL) {
         append_lit(b, "Connection: upgrade\r\n");
@@ -367,7 +601,7 @@ send_response_head(struct conn *c, const struct http1_head *h, bool interim)
         else if (c->x.req->version_minor == 0)
             append_lit(b, "Connection: keep-alive\r\n");
     }
-    append_lit(b, "\r\n");
+    buf_append(b, "\r\n", 2);
     send_copy(c, &c->out, b->data, b->len);
 }
 
@@ -469,7 +703,7 @@ account(struct conn *c)
 {
     struct exchange *x = &c->x;
     struct listener *l = c->wl->listener;
-    uint64_t out = c->out.bytes - x->out_start;
+    uint64_t out = c->out.bytes + batched(c->w, &c->out) - x->out_start;
     int64_t req_us = (int64_t)((now_ns() - x->start_ns) / 1000);
 
     if (x->target != NULL)
@@ -477,9 +711,11 @@ account(struct conn *c)
                                   x->up_received, x->target_us);
     listener_stats_request(l, c->w->id, x->status, x->in_bytes, out);
     if (c->w->access_log != NULL) {
+        struct addr client;
+        addr_from_sockaddr(&client, (const struct sockaddr *)&c->peer, c->peer_len);
         struct access_log_entry e = {
             .start_unix_us = x->start_unix_us,
-            .client = &c->peer,
+            .client = &client,
             .listener = l->name,
             .group = x->group ? x->group->name : NULL,
             .target = x->target ? &x->target->addr : NULL,
@@ -510,6 +746,7 @@ finish_exchange(struct conn *c)
     drop_target(c);
     proxy_conf_unref(x->conf);
     memset(x, 0, sizeof(*x));
+    flush(c); /* after counting: see parse_client */
     if (c->close_after || c->state == CONN_CLOSING) {
         if (c->state != CONN_CLOSING) {
             set_reading(c, false);
@@ -560,11 +797,8 @@ reply_local(struct conn *c, int status, const char *why)
     x->resp_done = true;
     if (c->state != CONN_IDLE)
         conn_enter(c, CONN_RESPONDING);
-    if (!x->req_done) {
-        /* the body is still coming: we will not read it, the connection ends here */
-        flush(c);
-        finish_exchange(c);
-    }
+    if (!x->req_done)
+        finish_exchange(c); /* the body is still coming: we will not read it, we close */
 }
 
 static void
@@ -619,7 +853,7 @@ retry_or_fail(struct conn *c, int status, const char *why, bool stale)
 static int
 on_req_head(void *ud, struct http1_head *h)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
 
     begin_exchange(c, h);
     c->client_keep_alive = h->keep_alive && !h->upgrade;
@@ -630,7 +864,7 @@ on_req_head(void *ud, struct http1_head *h)
 static int
 on_req_body(void *ud, const char *p, size_t n)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
     struct exchange *x = &c->x;
     char line[24];
     int len;
@@ -639,7 +873,7 @@ on_req_body(void *ud, const char *p, size_t n)
     if (x->local || x->up == NULL)
         return HTTP1_OK;
     if (x->req_chunked) {
-        len = snprintf(line, sizeof(line), "%zx\r\n", n);
+        len = (int)chunk_line(line, n);
         send_copy(c, &x->up->out, line, (size_t)len);
         send_ref(c, &x->up->out, p, n);
         send_ref(c, &x->up->out, "\r\n", 2);
@@ -653,7 +887,7 @@ on_req_body(void *ud, const char *p, size_t n)
 static int
 on_req_complete(void *ud, const struct http1_header *trailers, size_t ntrailers)
 {
-    struct conn *c = ud;
+    struct conn *c = ((struct parser_slot *)ud)->c;
     struct exchange *x = &c->x;
     struct buf *b = &c->w->scratch;
 
@@ -679,6 +913,71 @@ static const struct http1_callbacks req_callbacks = {
     .on_complete = on_req_complete,
 };
 
+/* ---- the parser pool ---- */
+
+static void
+take_parser(struct conn *c)
+{
+    struct proxy_worker *w = c->w;
+    struct parser_slot *ps, **pp;
+
+    if (c->ps != NULL)
+        return;
+    for (pp = &w->parsers; (ps = *pp) != NULL; pp = &ps->next) {
+        if (ps->max_head == c->max_head) {
+            *pp = ps->next;
+            w->nparsers--;
+            break;
+        }
+    }
+    if (ps == NULL) {
+        struct http1_limits limits = {c->max_head, 0};
+        ps = mem_calloc(1, sizeof(*ps));
+        ps->max_head = c->max_head;
+        ps->parser = http1_parser_new(HTTP1_REQUEST, &limits, &req_callbacks, ps);
+    }
+    ps->c = c;
+    ps->next = NULL;
+    c->ps = ps;
+}
+
+/* Back to the pool when it sits between messages, else freed (a half-read head). */
+static void
+give_parser(struct conn *c)
+{
+    struct parser_slot *ps = c->ps;
+    struct proxy_worker *w = c->w;
+
+    if (ps == NULL)
+        return;
+    c->ps = NULL;
+    ps->c = NULL;
+    if (!c->parser_dirty && !http1_parser_in_message(ps->parser) && w->nparsers < PARSER_POOL_MAX &&
+        !w->stopping) {
+        http1_parser_resume(ps->parser);
+        ps->next = w->parsers;
+        w->parsers = ps;
+        w->nparsers++;
+        return;
+    }
+    http1_parser_free(ps->parser);
+    free(ps);
+}
+
+void
+conn_pool_free(struct proxy_worker *w)
+{
+    struct parser_slot *ps, *next;
+
+    for (ps = w->parsers; ps != NULL; ps = next) {
+        next = ps->next;
+        http1_parser_free(ps->parser);
+        free(ps);
+    }
+    w->parsers = NULL;
+    w->nparsers = 0;
+}
+
 /* ---- reading the client ---- */
 
 static void
@@ -694,13 +993,12 @@ hold(struct conn *c, const char *p, size_t n)
 static void
 bad_request(struct conn *c)
 {
-    int status = http1_parser_status(c->parser);
-    const char *why = http1_parser_reason(c->parser);
+    int status = http1_parser_status(c->ps->parser);
+    const char *why = http1_parser_reason(c->ps->parser);
 
     conn_log(c, LOG_DEBUG, "refused request: %d %s", status, why);
     c->close_after = true;
     reply_local(c, status, why);
-    flush(c);
     finish_exchange(c);
 }
 
@@ -708,7 +1006,12 @@ static void
 feed(struct conn *c, const char *p, size_t n)
 {
     size_t used = 0;
-    int rc = http1_parser_feed(c->parser, p, n, &used);
+    int rc;
+
+    take_parser(c);
+    rc = http1_parser_feed(c->ps->parser, p, n, &used);
+    if (rc < 0)
+        c->parser_dirty = true;
 
     if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
         return;
@@ -728,29 +1031,37 @@ parse_client(struct conn *c, const char *p, size_t n)
     if (c->in_parse)
         return;
     c->in_parse = true;
+    /* a finished exchange is counted before its last bytes are flushed, so a client that
+     * got its response and then reads /metrics sees it counted */
     if (n > 0)
         feed(c, p, n);
-    flush(c);
     maybe_finish(c);
+    flush(c);
     while (c->state == CONN_IDLE && !c->paused && c->held.len > 0) {
         struct buf tmp = c->held;
         buf_init(&c->held);
         feed(c, tmp.data, tmp.len);
+        maybe_finish(c);
         flush(c); /* gathered slices point into tmp */
         buf_fini(&tmp);
-        maybe_finish(c);
     }
     c->in_parse = false;
+    if (c->state == CONN_IDLE && !c->paused && c->held.len == 0 && c->ps != NULL &&
+        !http1_parser_in_message(c->ps->parser))
+        give_parser(c);
 }
 
 static void
 next_request(struct conn *c)
 {
     c->paused = false;
-    http1_parser_resume(c->parser);
+    if (c->ps != NULL)
+        http1_parser_resume(c->ps->parser);
     conn_enter(c, CONN_IDLE);
     if (!c->in_parse && c->held.len > 0)
         parse_client(c, NULL, 0);
+    if (c->state == CONN_IDLE && !c->in_parse && c->held.len == 0)
+        give_parser(c);
     if (c->state == CONN_IDLE && c->held.len <= HELD_MAX)
         set_reading(c, true);
 }
@@ -776,6 +1087,17 @@ update_flow(struct conn *c)
     }
     if (c->state == CONN_LINGER && outq_idle(&c->out))
         conn_close(c, "done");
+}
+
+/* The end of every event handler: finish what is finished, send, adjust flow control. */
+static void
+after_event(struct conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    maybe_finish(c);
+    flush(c);
+    update_flow(c);
 }
 
 static void
@@ -853,8 +1175,7 @@ ev_connected(void *owner, int status)
     } else if (c->state == CONN_CONNECTING) {
         conn_enter(c, CONN_WAITING);
     }
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static int
@@ -879,6 +1200,7 @@ ev_head(void *owner, struct http1_head *h)
             return HTTP1_ABORT;
         }
         send_response_head(c, h, false);
+        c->parser_dirty = true;
         conn_enter(c, CONN_TUNNEL);
         if (c->held.len > 0) {
             send_copy(c, &x->up->out, c->held.data, c->held.len);
@@ -911,7 +1233,7 @@ ev_body(void *owner, const char *p, size_t n)
 
     x->up_received += n;
     if (x->resp_chunked) {
-        len = snprintf(line, sizeof(line), "%zx\r\n", n);
+        len = (int)chunk_line(line, n);
         send_copy(c, &c->out, line, (size_t)len);
         send_ref(c, &c->out, p, n);
         send_ref(c, &c->out, "\r\n", 2);
@@ -932,8 +1254,10 @@ ev_complete(void *owner)
         send_ref(c, &c->out, "0\r\n\r\n", 5);
     x->up_sent = x->up->out.bytes - x->up_sent_start;
     detach_upstream(c, x->up_keep_alive && x->req_done);
-    flush(c);
-    finish_exchange(c); /* answered before the request body ended: close_after is set */
+    finish_exchange(c);
+    /* counted before the last bytes leave (see parse_client) */ /* answered before the request
+                                                                    body ended: close_after is
+                                                                    set */
     flush(c);
     return HTTP1_OK;
 }
@@ -960,8 +1284,7 @@ ev_failed(void *owner, int status, const char *why)
         return;
     }
     retry_or_fail(c, status, why, stale);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static void
@@ -969,8 +1292,7 @@ ev_drained(void *owner)
 {
     struct conn *c = owner;
 
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static const struct upstream_events up_events = {
@@ -991,13 +1313,16 @@ on_timer(uv_timer_t *t)
     struct conn *c = t->data;
     enum conn_state s = c->state;
     uint64_t ms = timeout_ms(c, s);
-    uint64_t idle = uv_now(&c->w->loop) - c->last_active;
+    uint64_t now = uv_now(&c->w->loop);
     bool lazy = state_info[s].timeout == TO_IDLE || (s == CONN_WAITING && !c->x.req_done);
+    uint64_t due = (lazy ? c->last_active : c->state_since) + ms;
 
-    if (s == CONN_CLOSING)
+    c->armed_due = 0;
+    if (s == CONN_CLOSING || ms == 0)
         return;
-    if (lazy && idle + TIMER_SLACK_MS < ms) {
-        uv_timer_start(&c->timer, on_timer, ms - idle, 0);
+    if (now + TIMER_SLACK_MS < due) {
+        c->armed_due = due;
+        uv_timer_start(&c->timer, on_timer, due - now, 0);
         return;
     }
     switch (s) {
@@ -1026,10 +1351,7 @@ on_timer(uv_timer_t *t)
     case CONN_CLOSING:
         return;
     }
-    flush(c);
-    maybe_finish(c);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 static void
@@ -1048,7 +1370,7 @@ on_closed(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     w->nconns--;
-    http1_parser_free(c->parser);
+    give_parser(c);
     outq_fini(&c->out);
     buf_fini(&c->held);
     free(c);
@@ -1087,7 +1409,8 @@ conn_retire(struct conn *c)
     if (c->state == CONN_CLOSING)
         return;
     c->retiring = true;
-    if (c->state == CONN_IDLE && !c->x.active && !http1_parser_in_message(c->parser))
+    if (c->state == CONN_IDLE && !c->x.active &&
+        (c->ps == NULL || !http1_parser_in_message(c->ps->parser)))
         arm_timer(c); /* RETIRE_IDLE_MS from now */
 }
 
@@ -1106,10 +1429,7 @@ conn_drain_check(struct conn *c)
     detach_upstream(c, false);
     c->close_after = true;
     reply_local(c, 502, "deregistration delay expired");
-    flush(c);
-    maybe_finish(c);
-    flush(c);
-    update_flow(c);
+    after_event(c);
 }
 
 int
@@ -1117,7 +1437,6 @@ conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t 
 {
     struct conn *c = mem_calloc(1, sizeof(*c));
     const struct proxy_conf_listener *lc;
-    struct http1_limits limits = {0, 0};
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     int rc;
@@ -1139,8 +1458,7 @@ conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t 
     outq_init(&c->out, (uv_stream_t *)&c->tcp, on_client_drained, c);
     lc = proxy_conf_listener_find(w->conf, wl->listener->name);
     c->idle_ms = lc != NULL ? lc->idle_timeout_ms : 60000;
-    limits.max_head_bytes = lc != NULL ? lc->max_head_bytes : 0;
-    c->parser = http1_parser_new(HTTP1_REQUEST, &limits, &req_callbacks, c);
+    c->max_head = lc != NULL ? lc->max_head_bytes : HTTP1_DEFAULT_MAX_HEAD_BYTES;
     buf_init(&c->held);
     c->retiring = w->retiring;
     if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp)) != 0) {
@@ -1148,11 +1466,10 @@ conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t 
         conn_close(c, "accept failed");
         return rc;
     }
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, (socklen_t)len);
-        addr_host(&c->peer, c->peer_host, sizeof(c->peer_host));
-    } else {
-        str_copy(c->peer_host, "unknown", sizeof(c->peer_host));
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0 &&
+        (size_t)len <= sizeof(c->peer)) {
+        memcpy(&c->peer, &ss, (size_t)len);
+        c->peer_len = (socklen_t)len;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_enter(c, CONN_IDLE);

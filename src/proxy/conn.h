@@ -26,6 +26,9 @@ void conn_drain_check(struct conn *c);
 /* Closes now (worker stopping). Idempotent. */
 void conn_abort(struct conn *c);
 
+/* Frees the worker's idle request parsers (worker teardown). */
+void conn_pool_free(struct proxy_worker *w);
+
 /* The worker's list. */
 struct conn *conn_next(const struct conn *c);
 

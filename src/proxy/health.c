@@ -60,9 +60,10 @@ struct health_probe {
     struct http1_parser *parser; /* owned: this check's response parser */
     struct buf request;          /* the request bytes of this check */
     char rbuf[2048];
-    int status;         /* this check's response status, 0 if none yet */
-    int pending_closes; /* STOPPED: handles still closing */
-    uint64_t mark;      /* last reconciliation that saw this target in use */
+    int status;             /* this check's response status, 0 if none yet */
+    int pending_closes;     /* STOPPED: handles still closing */
+    uint64_t check_started; /* uv_now() when the current or last check began */
+    uint64_t mark;          /* last reconciliation that saw this target in use */
     /* the group's settings, refreshed by every generation */
     char *path;    /* owned */
     char *host;    /* owned: Host header value */
@@ -243,9 +244,12 @@ probe_enter(struct health_probe *pr, enum probe_state next)
     probe_log(pr, LOG_DEBUG, "-> %s", probe_state_names[next]);
     pr->state = next;
     switch (next) {
-    case PROBE_IDLE:
-        uv_timer_start(&pr->timer, on_timer, pr->interval_ms, 0);
+    case PROBE_IDLE: { /* as ALB: the interval runs from one check's start to the next */
+        uint64_t spent = uv_now(pr->h->loop) - pr->check_started;
+        uv_timer_start(&pr->timer, on_timer, spent < pr->interval_ms ? pr->interval_ms - spent : 0,
+                       0);
         break;
+    }
     case PROBE_CONNECTING:
         uv_timer_start(&pr->timer, on_timer, pr->timeout_ms, 0);
         break;
@@ -384,6 +388,7 @@ begin_check(struct health_probe *pr)
     else if (pr->port != 0 && ss.ss_family == AF_INET6)
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons(pr->port);
     pr->status = 0;
+    pr->check_started = uv_now(pr->h->loop);
     buf_reset(&pr->request);
     buf_appendf(&pr->request,
                 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cutover-health-checker/1.0\r\n"
@@ -512,6 +517,8 @@ probe_new(struct health *h, struct target *t, const struct target_group *g)
 
     pr->h = h;
     pr->target = target_group_target_ref(t);
+    t->health_passes = 0; /* a new probe counts from scratch (re-registered, back in use) */
+    t->health_failures = 0;
     buf_init(&pr->request);
     uv_timer_init(h->loop, &pr->timer);
     pr->timer.data = pr;
@@ -542,11 +549,8 @@ reconcile_group(struct health *h, struct proxy_conf *conf, const struct target_g
                 target_group_set_state(t, TARGET_UNUSED, TARGET_REASON_NOT_IN_USE);
             continue;
         }
-        if (st == TARGET_UNUSED) { /* its group is back in an action: check it again */
-            t->health_passes = 0;
-            t->health_failures = 0;
+        if (st == TARGET_UNUSED) /* its group is back in an action: check it again */
             target_group_set_state(t, TARGET_INITIAL, TARGET_REASON_INITIAL_HEALTH_CHECKING);
-        }
         if (t->probe == NULL)
             probe_new(h, t, g);
         else

@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/mem.h"
 
-#define KEEP_CAP (16 * 1024) /* an idle queue keeps at most this much memory */
+#define KEEP_CAP 0 /* a drained queue frees its buffers: idle connections hold none */
 
 void
 outq_init(struct outq *q, uv_stream_t *stream, outq_drain_cb cb, void *data)
@@ -52,8 +53,10 @@ start_write(struct outq *q)
     q->inflight = q->pending;
     q->pending = tmp;
     ub = uv_buf_init(q->inflight.data, (unsigned)q->inflight.len);
-    q->req.data = q;
-    if ((rc = uv_write(&q->req, q->stream, &ub, 1, on_written)) != 0) {
+    q->req = mem_alloc(sizeof(*q->req));
+    q->req->data = q;
+    if ((rc = uv_write(q->req, q->stream, &ub, 1, on_written)) != 0) {
+        FREE_AND_NULL(q->req);
         q->err = rc;
         return;
     }
@@ -65,6 +68,7 @@ on_written(uv_write_t *req, int status)
 {
     struct outq *q = req->data;
 
+    FREE_AND_NULL(q->req);
     q->writing = false;
     trim(&q->inflight);
     if (status < 0 && q->err == 0)

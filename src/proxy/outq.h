@@ -24,7 +24,7 @@ typedef void (*outq_drain_cb)(struct outq *q, int status);
 
 struct outq {
     uv_stream_t *stream;    /* borrowed: the handle written to */
-    uv_write_t req;         /* the write in flight */
+    uv_write_t *req;        /* owned: the write in flight, allocated only while writing */
     struct buf inflight;    /* owned: bytes handed to uv_write */
     struct buf pending;     /* owned: bytes queued behind them */
     bool writing;           /* req is in flight */

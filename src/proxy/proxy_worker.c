@@ -4,6 +4,7 @@
 #include "proxy/proxy_worker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -213,6 +214,9 @@ open_listens(struct proxy_worker *w, size_t nworkers, struct listener *listeners
             wl = &w->listens[w->nlistens++];
             wl->listener = l;
             wl->w = w;
+            wl->xf_proto_port_len = (size_t)snprintf(
+                wl->xf_proto_port, sizeof(wl->xf_proto_port),
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Port: %d\r\n", addr_port(&l->addr));
             uv_tcp_init(&w->loop, &wl->tcp);
             wl->tcp.data = wl;
             fd = dup(l->fds[j]);
@@ -268,6 +272,7 @@ proxy_worker_join(struct proxy_worker *w)
         free(m);
     }
     uv_mutex_destroy(&w->lock);
+    conn_pool_free(w);
     proxy_conf_unref(w->conf);
     buf_fini(&w->scratch);
     free(w->rbuf);

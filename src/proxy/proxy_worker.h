@@ -16,6 +16,7 @@
 
 struct access_log;
 struct conn;
+struct parser_slot;
 struct err;
 struct listener;
 struct proxy_conf;
@@ -37,6 +38,8 @@ struct proxy_worker_listen {
     struct listener *listener; /* borrowed: the proxy's */
     struct proxy_worker *w;
     bool closed;
+    char xf_proto_port[64]; /* "X-Forwarded-Proto: http\r\nX-Forwarded-Port: N\r\n" */
+    size_t xf_proto_port_len;
     uint64_t cache_seq;                            /* generation of cache_lconf */
     const struct proxy_conf_listener *cache_lconf; /* this listener in that generation */
 };
@@ -66,6 +69,8 @@ struct proxy_worker {
     struct outq_batch batch; /* buffers gathered while handling one event */
     struct buf scratch;      /* head serialisation */
     uint64_t next_conn_id;
+    struct parser_slot *parsers; /* owned: idle request parsers (conn.c) */
+    size_t nparsers;
 };
 
 /* Starts a worker thread serving, for every listener, the fds j with j % nworkers == id.

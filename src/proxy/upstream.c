@@ -432,11 +432,20 @@ close_idle(struct pool_entry *e)
 void
 upstream_pool_prune(struct upstream_pool *pool)
 {
+    size_t kept = 0;
+
     for (size_t i = 0; i < pool->n; i++) {
-        enum target_state s = target_group_state(pool->entries[i].target);
+        struct pool_entry *e = &pool->entries[i];
+        enum target_state s = target_group_state(e->target);
         if (s == TARGET_DRAINING || s == TARGET_UNUSED)
-            close_idle(&pool->entries[i]);
+            close_idle(e);
+        if (s == TARGET_UNUSED) {
+            target_group_target_unref(e->target); /* deregistered: forget its entry */
+            continue;
+        }
+        pool->entries[kept++] = *e;
     }
+    pool->n = kept;
 }
 
 void

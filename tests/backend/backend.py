@@ -7,7 +7,8 @@ Python 3 standard library only (asyncio). One process, one event loop; keep-aliv
 (answered in order), HTTP/1.0 (closes unless the client asked for keep-alive), request bodies by
 Content-Length or chunked.
 
-Every answer carries `X-Backend: NAME`. Routes:
+Every answer carries `X-Backend: NAME`. A request with `Expect: 100-continue` and a body gets
+`HTTP/1.1 100 Continue` before its body is read. Routes:
 
   GET  /health            200 "ok"; 500 when told {"health": "fail"} (counted, see /_control)
   any  /echo              200 JSON: name, method, target, path, query, version, headers (as
@@ -31,6 +32,8 @@ Query parameters, on any route except /_control and /ws:
   chunked=N    answer with a chunked body of N chunks "chunk I\\n"
   size=N       answer with an N-byte body (bytes cycle through a-z)
   close=1      answer with Connection: close and close
+  raw=NAME     send a malformed answer and close: cl_te, double_cl, garbage, obs_fold,
+               bad_chunk, short_body (see RAW_RESPONSES)
 """
 import argparse
 import asyncio
@@ -54,6 +57,16 @@ REASONS = {
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
 ALPHABET = bytes(range(ord("a"), ord("z") + 1))
+# ?raw=NAME: a malformed answer, then close (what a broken or hostile target sends).
+RAW_RESPONSES = {
+    "cl_te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"0\r\n\r\n",
+    "double_cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "garbage": b"HELLO THERE\r\n\r\n",
+    "obs_fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "bad_chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "short_body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+}
 
 
 class BadRequest(Exception):
@@ -223,6 +236,11 @@ class Conn:
                     raise BadRequest("bad chunk end")
 
     async def read_body(self, req, hasher=None):
+        if req.framing != "none" and "100-continue" in req.header_tokens("expect"):
+            # As origins do: invite the body (RFC 9110 §10.1.1), once per request.
+            req.headers = [(k, v) for k, v in req.headers if k.lower() != "expect"]
+            self.w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await self.w.drain()
         n = 0
         async for data in self.body_chunks(req):
             n += len(data)
@@ -297,6 +315,12 @@ class Conn:
         st, q = self.st, req.query
         if st.reset or q.get("reset") == "1":
             self.reset()
+            return False
+        if q.get("raw") in RAW_RESPONSES:
+            await self.read_body(req)
+            self.w.write(RAW_RESPONSES[q["raw"]])
+            await self.w.drain()
+            self.w.close()
             return False
         delay = float(q.get("delay", st.delay or 0))
         status = int(q.get("status", st.status or 200))

@@ -70,3 +70,19 @@ def test_least_outstanding_requests_avoids_the_busy_target(backends, proxy):  # 
     names = [r.body.decode().strip() for r in results]
     assert len(results) == 6 and all(r.status == 200 for r in results), results
     assert names.count("slow") <= 1, names
+
+
+def test_test_listener_reaches_green_before_it_gets_real_traffic(backends, proxy):  # noqa: F811
+    blue, green = backends("blue", "green")
+    p = proxy(two_group_conf([blue], [green], test_listener=True))
+    p.wait_states("blue", {blue.addr: "healthy"})
+    p.wait_states("green", {green.addr: "healthy"})
+    for i in range(20):
+        assert request(p.port("web"), f"/?i={i}").body == b"blue\n"
+        assert request(p.port("test"), f"/?i={i}").body == b"green\n"
+    # Changing one listener's action leaves the other alone.
+    p.set_forward("web", [("blue", 0), ("green", 100)])
+    assert request(p.port("web"), "/").body == b"green\n"
+    p.set_forward("test", [("blue", 1)])
+    assert request(p.port("test"), "/").body == b"blue\n"
+    assert request(p.port("web"), "/").body == b"green\n"

@@ -152,3 +152,9 @@ def test_bad_config_without_check_starts_nothing(cutover, tmp_path):
     line, col = locate(text, "algorithm: fastest")
     assert_error_at(r, path, line, {col, col + len("algorithm: ")}, r"algorithm|fastest")
     assert not port_open(web) and not port_open(admin)
+
+
+def test_shipped_example_is_valid(cutover):
+    from conftest import REPO
+    r = run_check(cutover, f"{REPO}/examples/proxy/proxy.yaml")
+    assert r.returncode == 0, r.stderr + r.stdout

@@ -1,10 +1,11 @@
 """Answers the proxy makes itself: 503 when nothing is routable, 502 on connect failure or a
 reset before any response byte (retried once on another target for idempotent requests), 504
 when the target is too slow."""
+import socket
 import time
 
 from conftest import free_port
-from proxyutil import backends, proxy, request, two_group_conf  # noqa: F401
+from proxyutil import backends, proxy, read_response, request, two_group_conf  # noqa: F401
 
 
 def test_503_when_every_weight_is_zero(backends, proxy):  # noqa: F811
@@ -99,3 +100,27 @@ def test_target_5xx_passed_through_unchanged(backends, proxy):  # noqa: F811
     p.wait_states("blue", {blue.addr: "healthy"})
     r = request(p.port(), "/?status=503")
     assert r.status == 503 and r.body == b"blue 503\n", r
+
+
+def test_malformed_target_response_is_a_502_not_relayed(backends, proxy):  # noqa: F811
+    (blue,) = backends("blue")
+    p = proxy(two_group_conf([blue], []))
+    p.wait_states("blue", {blue.addr: "healthy"})
+    # A bad head: nothing reached the client yet, so the proxy answers 502 itself.
+    for raw in ("cl_te", "double_cl", "garbage", "obs_fold"):
+        r = request(p.port(), f"/?raw={raw}")
+        assert r.status == 502, (raw, r)
+    # A bad body after a good head (already relayed): the client must not be handed a
+    # complete-looking response; a 502 (if the proxy had not relayed the head yet) or a
+    # response cut short by a close are both right.
+    for raw in ("bad_chunk", "short_body"):
+        with socket.create_connection(("127.0.0.1", p.port()), timeout=10) as sock:
+            sock.sendall(f"GET /?raw={raw} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            try:
+                r = read_response(sock.makefile("rb"))
+            except (ConnectionError, ValueError):
+                continue                        # cut short: the chunked body never ended
+            cl = r.header("content-length")
+            cut_short = cl is not None and len(r.body) < int(cl)
+            assert r.status == 502 or cut_short, (raw, r)
+    assert request(p.port(), "/").status == 200

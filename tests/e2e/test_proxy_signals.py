@@ -106,3 +106,48 @@ def test_sigterm_closes_idle_keep_alive_connections(backends, proxy):  # noqa: F
     assert s.recv(1) == b""
     s.close()
     assert time.monotonic() - t0 < 5, "idle connections should close within shutdown_timeout"
+
+
+def test_sighup_file_dropping_and_adding_targets(backends, proxy):  # noqa: F811
+    a, b, c = backends("a", "b", "c")
+    conf = two_group_conf([a, b], [], group_opts={"deregistration_delay": "20s"})
+    p = proxy(conf)
+    p.wait_states("blue", {a.addr: "healthy", b.addr: "healthy"})
+    results = []
+    t = threading.Thread(target=lambda: results.append(request(p.port(), "/?delay=3", timeout=20)))
+    t.start()
+    wait_for(lambda: a.state()["inflight"] + b.state()["inflight"] == 1, 10,
+             what="slow request in flight")
+    busy, idle_one = (a, b) if a.state()["inflight"] else (b, a)
+
+    conf["target_groups"]["blue"]["targets"] = [idle_one.addr, c.addr]
+    p.path.write_text(to_yaml(conf) + "\n")
+    os.kill(p.pid, signal.SIGHUP)
+    wait_for(lambda: p.states("blue").get(busy.addr) == "draining", 10,
+             what="the dropped target to drain")
+    p.wait_states("blue", {c.addr: "healthy", idle_one.addr: "healthy"})
+    names = {request(p.port(), f"/?i={i}").body.decode().strip() for i in range(30)}
+    assert names == {idle_one.name, "c"}, names
+    t.join(15)
+    assert results and results[0].status == 200 and results[0].body.decode().strip() == busy.name
+
+
+def test_binary_upgrade_lets_the_old_process_finish_in_flight_requests(backends, proxy):  # noqa: F811,E501
+    (blue,) = backends("blue")
+    p = proxy(two_group_conf([blue], []))
+    p.wait_states("blue", {blue.addr: "healthy"})
+    old = p.pid
+    results = []
+    t = threading.Thread(target=lambda: results.append(request(p.port(), "/?delay=3", timeout=20)))
+    t.start()
+    wait_for(lambda: blue.state()["inflight"] == 1, 10, what="slow request in flight")
+    os.kill(old, signal.SIGUSR2)
+    new = wait_for(lambda: [q for q in session_pids(old) if q != old], 15,
+                   what="the new proxy process")[0]
+    # New connections are served (by the new process) while the old one still has work.
+    for _ in range(10):
+        assert request(p.port(), "/").status == 200
+    t.join(15)
+    assert results and results[0].status == 200 and results[0].body == b"blue\n", results
+    wait_for(lambda: not pid_alive(old), 40, what="the old proxy to retire")
+    assert pid_alive(new)

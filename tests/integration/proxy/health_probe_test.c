@@ -136,7 +136,8 @@ closed_port(uv_loop_t *loop)
 }
 
 static struct proxy_conf *
-conf_for(const int *ports, size_t n, int idle_port, struct target_group_registry *reg)
+conf_using(const char *active, const int *ports, size_t n, int idle_port,
+           struct target_group_registry *reg)
 {
     char yaml[2048];
     size_t o;
@@ -146,12 +147,13 @@ conf_for(const int *ports, size_t n, int idle_port, struct target_group_registry
     o = (size_t)snprintf(yaml, sizeof(yaml),
                          "workers: 1\n"
                          "listeners:\n"
-                         "  web: {bind: 127.0.0.1:1, forward: [{target_group: g, weight: 1}]}\n"
+                         "  web: {bind: 127.0.0.1:1, forward: [{target_group: %s, weight: 1}]}\n"
                          "target_groups:\n"
                          "  g:\n"
                          "    health_check: {path: /health, interval: 150ms, timeout: 100ms,\n"
                          "                   healthy_threshold: 2, unhealthy_threshold: 2}\n"
-                         "    targets: [");
+                         "    targets: [",
+                         active);
     for (size_t i = 0; i < n; i++)
         o +=
             (size_t)snprintf(yaml + o, sizeof(yaml) - o, "%s127.0.0.1:%d", i ? ", " : "", ports[i]);
@@ -159,6 +161,12 @@ conf_for(const int *ports, size_t n, int idle_port, struct target_group_registry
     if (proxy_conf_load_buffer(&c, "t.yaml", yaml, strlen(yaml), reg, &err) != 0)
         fail_msg("%s", err.msg);
     return c;
+}
+
+static struct proxy_conf *
+conf_for(const int *ports, size_t n, int idle_port, struct target_group_registry *reg)
+{
+    return conf_using("g", ports, n, idle_port, reg);
 }
 
 static struct target *
@@ -283,6 +291,32 @@ probes_reach_alb_states_and_reasons(void **state)
         for (uint64_t end = uv_now(&loop) + 400; uv_now(&loop) < end;)
             uv_run(&loop, UV_RUN_ONCE);
         assert_int_equal(bad.checks, seen);
+    }
+
+    /* g leaves every action: its targets become unused and are not probed; back: initial, then
+     * healthy after one pass, counting from scratch */
+    {
+        struct proxy_conf *c3 = conf_using("idle", ports, 1, idle.port, reg);
+        struct proxy_conf *c4 = conf_using("g", ports, 1, idle.port, reg);
+        struct target *t = target_at(c3, "g", ports[0]);
+        health_update(h, c3);
+        assert_int_equal(target_group_state(t), TARGET_UNUSED);
+        assert_int_equal(atomic_load(&t->reason), TARGET_REASON_NOT_IN_USE);
+        assert_null(t->probe);
+        {
+            struct want w[] = {
+                {target_at(c3, "idle", idle.port), TARGET_HEALTHY, TARGET_REASON_NONE}};
+            run_until(&loop, w, 1);
+        }
+        health_update(h, c4);
+        assert_int_equal(target_group_state(t), TARGET_INITIAL);
+        assert_non_null(t->probe);
+        {
+            struct want w[] = {{t, TARGET_HEALTHY, TARGET_REASON_NONE}};
+            run_until(&loop, w, 1);
+        }
+        proxy_conf_unref(c3);
+        proxy_conf_unref(c4);
     }
 
     health_stop(h);

@@ -758,6 +758,40 @@ abort_from_a_callback_cancels(void **state)
 }
 
 static void
+reset_makes_a_parser_as_good_as_new(void **state)
+{
+    struct rec r;
+    struct http1_parser *p;
+    size_t used;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    p = http1_parser_new(HTTP1_REQUEST, NULL, &cbs, &r);
+    /* a client that sent half a leading empty line, then went away */
+    assert_int_equal(http1_parser_feed(p, "\r", 1, &used), 0);
+    assert_false(http1_parser_in_message(p));
+    http1_parser_reset(p);
+    assert_int_equal(http1_parser_feed(p, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27, &used), 0);
+    assert_int_equal(r.completes, 1);
+    /* an error is sticky until reset */
+    assert_int_equal(http1_parser_feed(p, "GET / HTTP/1.1\nHost: a\r\n\r\n", 26, &used), -EPROTO);
+    assert_int_equal(http1_parser_feed(p, "G", 1, &used), -EPROTO);
+    http1_parser_reset(p);
+    assert_int_equal(http1_parser_status(p), 0);
+    /* half a body, then a reset: the next connection starts clean */
+    assert_int_equal(http1_parser_feed(p,
+                                       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc",
+                                       50, &used),
+                     0);
+    assert_true(http1_parser_in_message(p));
+    http1_parser_reset(p);
+    assert_false(http1_parser_in_message(p));
+    assert_int_equal(http1_parser_feed(p, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 28, &used), 0);
+    assert_string_equal(r.target, "/x");
+    http1_parser_free(p);
+}
+
+static void
 formats_chunk_sizes_and_reasons(void **state)
 {
     struct buf b;
@@ -804,6 +838,7 @@ main(void)
         cmocka_unit_test(response_to_head_has_no_body),
         cmocka_unit_test(response_until_close_completes_at_finish),
         cmocka_unit_test(abort_from_a_callback_cancels),
+        cmocka_unit_test(reset_makes_a_parser_as_good_as_new),
         cmocka_unit_test(formats_chunk_sizes_and_reasons),
     };
 

@@ -94,7 +94,7 @@ a_line_has_every_field(void **state)
                               "\"-\"\n"
                               "2026-11-21T00:45:49.123456Z 127.0.0.1:51234 web - - "
                               "\"GET /echo?a=\\x22b\\x22 HTTP/1.1\" 503 78 1045 0.001234 -1 "
-                              "\"no\\x20routable\\x20target\"\n");
+                              "\"no routable target\"\n");
     free(text);
     unlink(path);
 }
@@ -159,6 +159,45 @@ threads_lose_and_interleave_nothing(void **state)
 }
 
 static void
+reopen_follows_a_rotated_file(void **state)
+{
+    struct access_log *log;
+    struct addr client;
+    struct err err;
+    char path[64], rotated[80], *text;
+    size_t len;
+    struct access_log_entry e = {.client = &client,
+                                 .listener = "web",
+                                 .method = "GET",
+                                 .uri = "/before",
+                                 .version_minor = 1,
+                                 .status = 200,
+                                 .target_time_us = -1};
+
+    (void)state;
+    assert_int_equal(addr_parse(&client, "127.0.0.1:1"), 0);
+    temp_path(path, sizeof(path));
+    snprintf(rotated, sizeof(rotated), "%s.1", path);
+    assert_int_equal(access_log_open(&log, path, &err), 0);
+    access_log_write(log, &e);
+    assert_int_equal(rename(path, rotated), 0); /* logrotate moves the file, then SIGHUP */
+    assert_int_equal(access_log_reopen(log, &err), 0);
+    e.uri = "/after";
+    access_log_write(log, &e);
+    access_log_close(log);
+    text = read_all(rotated, &len);
+    assert_non_null(strstr(text, "/before"));
+    assert_null(strstr(text, "/after"));
+    free(text);
+    text = read_all(path, &len);
+    assert_non_null(strstr(text, "/after"));
+    assert_null(strstr(text, "/before"));
+    free(text);
+    unlink(path);
+    unlink(rotated);
+}
+
+static void
 open_fails_with_a_message(void **state)
 {
     struct access_log *log;
@@ -176,6 +215,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_line_has_every_field),
         cmocka_unit_test(threads_lose_and_interleave_nothing),
+        cmocka_unit_test(reopen_follows_a_rotated_file),
         cmocka_unit_test(open_fails_with_a_message),
     };
 
