@@ -15,6 +15,7 @@ left behind (an aborted run never leaks namespaces for long). Only addresses of 
 subnet are ever used. Requires root and a working `ip netns`; `unavailable()` says why not,
 `require()` skips the test with that reason.
 """
+import atexit
 import errno
 import fcntl
 import os
@@ -101,6 +102,7 @@ class Network:
             self.close()
             raise
         self.gateway = f"{self.subnet}.1"
+        atexit.register(self.close)   # also when a test never reaches its teardown
 
     # ---- hosts -------------------------------------------------------------------------
 

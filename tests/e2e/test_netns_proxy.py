@@ -5,7 +5,8 @@ receives traffic. Skipped, with the reason, when not root or `ip netns` does not
 
 1. The harness itself: each host is reachable at its address, a cut makes it unreachable (a
    connect times out: packets are dropped, nothing is reset), a restore brings it back, and
-   teardown leaves no namespace, link or bridge of the run behind.
+   teardown leaves no namespace, link or bridge of the run behind; a run killed with SIGKILL
+   is removed by the next one.
 2. blue → green switch under a bounded keep-alive wrk load (32 connections, ≤ 20 s, ≤ 2M
    requests): zero socket errors, every response 2xx, both hosts answered during the run, only
    green-1 after.
@@ -102,6 +103,30 @@ def test_harness_hosts_cut_restore_cleanup(procs):
     assert not any(ns in listed for ns in names), listed
     assert run_id not in netns._ip("-o", "link", "show").stdout
     assert not os.path.exists(os.path.join(netns.STATE_DIR, run_id))
+
+
+def test_a_killed_run_is_swept_by_the_next_one():
+    """A run killed before its teardown (SIGKILL: no atexit, no finally) leaves its namespace;
+    the next Network removes it because the owner pid is dead."""
+    import subprocess
+    import sys
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import netns; "
+            "n = netns.Network(); n.add_host('orphan'); print(n.run_id, flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code, os.path.dirname(netns.__file__)],
+                         stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        run_id = p.stdout.readline().strip()
+        assert run_id, "the child did not create its network"
+        assert f"cutover-{run_id}-orphan" in netns._ip("netns", "list").stdout
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    assert f"cutover-{run_id}-orphan" in netns._ip("netns", "list").stdout
+    with netns.Network():
+        pass
+    assert f"cutover-{run_id}-orphan" not in netns._ip("netns", "list").stdout
+    assert run_id not in netns._ip("-o", "link", "show").stdout
 
 
 def proxy_conf(groups, forward, admin_port):
