@@ -13,8 +13,9 @@ own prefix on loopback high ports).
    reload goes through `cutover apps reload`, zero failed requests, both versions answered,
    every worker on v2 after. v3 (its /health/deep dependency missing): ValidateService fails,
    `cutover local` exits 1 naming it, and v2 serves everywhere, again with zero failed requests.
-   Without nginx only the nginx parts are skipped (the zero-loss load needs nginx in front of
-   ports: mode workers, so it is skipped too; `make deps` installs nginx).
+   The same without nginx (the hooks' NGINX="" path): only the nginx parts are left out, and
+   the load with them (zero loss needs nginx in front of ports: mode workers; a worker port
+   refuses connects while its worker is replaced). `make deps` installs nginx.
 """
 import json
 import os
@@ -113,9 +114,13 @@ def break_dependency(bundle):
     os.unlink(os.path.join(bundle, "app", "data", "catalog.json"))
 
 
-@pytest.fixture
-def host(cutover, procs, tmp_path):
-    h = Host(cutover, procs, tmp_path, with_nginx=HAVE_NGINX)
+@pytest.fixture(params=["nginx", "no-nginx"])
+def host(request, cutover, procs, tmp_path):
+    """The host with nginx in front (when nginx is installed), and without nginx (the hooks'
+    NGINX="" path: only the nginx steps are left out)."""
+    if request.param == "nginx" and not HAVE_NGINX:
+        pytest.skip("nginx is not installed (make deps): only the nginx part is skipped")
+    h = Host(cutover, procs, tmp_path, with_nginx=request.param == "nginx")
     yield h
     h.cleanup()
 
@@ -148,10 +153,12 @@ def test_bundle_v1_v2_under_load_broken_v3_rolls_back(host, tmp_path):
     skipped = {e["event"] for e in doc["events"] if e["status"] == "Skipped"}
     assert "ApplicationStop" in skipped, doc["events"]   # first deployment: nothing installed
     assert host.versions_direct() == ["1.0.0"] * 4
+    site = os.path.join(host.ngx_prefix, "conf.d", "webapp.conf")
     if host.front:
         assert host.version_nginx() == "1.0.0"
-        site = os.path.join(host.ngx_prefix, "conf.d", "webapp.conf")
         assert f"127.0.0.1:{host.base} max_fails=0" in open(site).read()
+    else:
+        assert not os.path.exists(site), "an nginx block was installed with NGINX empty"
     status = json.loads(host.apps("status", "webapp", "--output", "json").stdout)
     assert [w["state"] for w in status] == ["ready"] * 4, status
     v1_pids = sorted(w["pid"] for w in status)
