@@ -3,6 +3,7 @@
 # workers keep their files and a rollback is a symlink away), install the nginx server block
 # and reload nginx if it changed, and prune old releases.
 set -eu
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 rel="$WEBAPP_HOME/releases/$DEPLOYMENT_ID"
@@ -38,6 +39,7 @@ fi
 
 # Keep the newest $KEEP_RELEASES releases; never the one the workers run now.
 current=$(readlink "$WEBAPP_HOME/current" 2>/dev/null || true)
+# shellcheck disable=SC2012  # release names are deployment ids: ls -t is safe and simplest
 ls -1t "$WEBAPP_HOME/releases" | tail -n +"$((KEEP_RELEASES + 1))" | while read -r old; do
     [ "$WEBAPP_HOME/releases/$old" = "$current" ] && continue
     rm -rf "${WEBAPP_HOME:?}/releases/$old"

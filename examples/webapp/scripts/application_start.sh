@@ -3,6 +3,7 @@
 # request (`cutover apps reload`: one port at a time, the new worker ready before the old one
 # drains). If the supervisor is not running yet, start it (systemd unit, or in the background).
 set -eu
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 rel="$WEBAPP_HOME/releases/$DEPLOYMENT_ID"

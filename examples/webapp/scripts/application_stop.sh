@@ -8,6 +8,7 @@
 # What this hook does: show what runs now, in the deployment's log, and refuse to go on when
 # the supervisor is there but the app is in a crash loop nobody has looked at.
 set -eu
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if ! supervisor_up; then

@@ -1,6 +1,7 @@
 #!/bin/sh
 # BeforeInstall: the host has what the release needs.
 set -eu
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null || die "node is not installed (the webapp needs Node >= 18.2)"

@@ -1,6 +1,8 @@
+# shellcheck shell=sh
 # Sourced by every hook: settings, logging, and the few helpers the hooks share.
 # Hooks run as <deployment-archive>/scripts/<name>.sh, so the bundle is one directory up.
 BUNDLE=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../deploy.env
 . "$BUNDLE/deploy.env"
 
 say() { printf '%s: %s\n' "${LIFECYCLE_EVENT:-hook}" "$*"; }

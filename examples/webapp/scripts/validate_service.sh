@@ -4,6 +4,7 @@
 # (`cutover apps reload`, lossless) and fail: the deployment fails and the host keeps serving
 # what it served before.
 set -eu
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 want=$(cat "$WEBAPP_HOME/current/VERSION")
