@@ -6,7 +6,7 @@ APT_PACKAGES := build-essential cmake pkg-config clang clang-format \
 	libuv1-dev node-llhttp libyaml-dev libjansson-dev libarchive-dev libcurl4-openssl-dev \
 	libssl-dev libsqlite3-dev libcmocka-dev libacl1-dev acl \
 	python3 python3-pytest nginx haproxy wrk curl iproute2 procps psmisc \
-	zip unzip tar gzip git
+	zip unzip tar gzip git nodejs
 
 .PHONY: all deps build test demo bench install format format-check check clean
 

@@ -298,8 +298,10 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
 {
     const char *top = NULL;
     size_t toplen = 0;
-    bool wrapped_has_spec = false;
+    bool wrapped_has_spec = false, many_tops = false;
 
+    /* No early exit on a second top-level name: the appspec may come later in the archive
+     * (`tar -C dir .` stores entries in directory order). */
     for (size_t i = 0; i < s->n; i++) {
         const char *p = s->paths[i];
         size_t len = strcspn(p, "/");
@@ -311,10 +313,11 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
             top = p;
             toplen = len;
         } else if (len != toplen || strncmp(p, top, len) != 0) {
-            top = NULL;
-            break;
+            many_tops = true;
         }
     }
+    if (many_tops)
+        top = NULL;
     for (size_t i = 0; top != NULL && i < s->n; i++) {
         const char *p = s->paths[i];
         if (strncmp(p, top, toplen) == 0 && p[toplen] == '/' &&

@@ -206,3 +206,20 @@ def test_hard_links_inside_the_archive_are_kept(cutover, tmp_path):
     r = run_local(cutover, tmp_path / "root", "-l", archive)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (dest / "b").read_text() == "same" and os.readlink(dest / "c") == "a"
+
+
+def test_appspec_after_two_other_top_level_entries(cutover, tmp_path):
+    """`tar -C dir .` stores entries in directory order: the appspec may come after several
+    other top-level names (and every name starts with "./")."""
+    dest, root = tmp_path / "dest", tmp_path / "root"
+    tree = make_tree(tmp_path, dest)
+    (tree / "zzz").mkdir()
+    (tree / "zzz" / "notes.txt").write_text("later\n")
+    archive = tmp_path / "dot.tgz"
+    names = sorted(os.listdir(tree), key=lambda n: (n == "appspec.yml", n))   # appspec last
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(tree, arcname=".", recursive=False)
+        for name in names:
+            t.add(tree / name, arcname="./" + name)
+    r = run_local(cutover, root / "d", "-l", archive)
+    assert r.returncode == 0, r.stdout + r.stderr
