@@ -276,11 +276,12 @@ check_compatible(const struct proxy *p, const struct proxy_conf *next, struct er
                        "%s: listeners or their binds changed (restart, or upgrade with SIGUSR2)",
                        next->path);
     if (next->workers != p->nworkers)
-        log_warn("%s: workers %u takes effect at the next restart or binary upgrade", next->path,
-                 next->workers);
+        return err_set(err, -EINVAL,
+                       "%s: workers changed from %zu to %u (restart, or upgrade with SIGUSR2)",
+                       next->path, p->nworkers, next->workers);
     if (!addr_equal(&next->admin, &p->conf->admin))
-        log_warn("%s: admin %s takes effect at the next restart or binary upgrade", next->path,
-                 next->admin.text);
+        return err_set(err, -EINVAL, "%s: admin changed to %s (restart, or upgrade with SIGUSR2)",
+                       next->path, next->admin.text);
     return 0;
 }
 
