@@ -71,7 +71,6 @@ struct http1_parser {
     struct span field;      /* field name being collected */
     struct span value;      /* field value being collected */
     struct span text;       /* URL or reason phrase being collected */
-    bool in_value;          /* the last span was a value (a new field starts a new header) */
     struct arena arena;     /* head strings; reset per message */
     struct http1_head head;
     struct http1_header *hdrs; /* owned: reused across messages */
