@@ -993,7 +993,7 @@ give_parser(struct conn *c)
     ps->c = NULL;
     if (!c->parser_dirty && !http1_parser_in_message(ps->parser) && w->nparsers < PARSER_POOL_MAX &&
         !w->stopping) {
-        http1_parser_resume(ps->parser);
+        http1_parser_reset(ps->parser); /* a pooled parser starts clean */
         ps->next = w->parsers;
         w->parsers = ps;
         w->nparsers++;
