@@ -224,3 +224,11 @@ def test_http10_keep_alive_when_asked(backends, proxy):  # noqa: F811
             s.sendall(b"GET /echo?n=%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" % i)
             r = read_response(f)
             assert r.status == 200 and json.loads(r.body)["query"] == {"n": str(i)}, r
+
+
+def test_connection_close_from_the_client_is_honoured(backends, proxy):  # noqa: F811
+    p, _, _ = start(backends, proxy)
+    t0 = time.monotonic()
+    raw, closed = raw_exchange(p.port(), b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert status_of(raw) == 200 and raw.endswith(b"blue\n"), raw
+    assert closed and time.monotonic() - t0 < 4
