@@ -6,7 +6,8 @@
 # Everything it starts runs in its own session (Ctrl-C reaches only this script, whose trap
 # stops them all), and is stopped on exit, Ctrl-C or failure. No root needed.
 #
-# Environment: CUTOVER_BIN (build/cutover), STEP_SECONDS (3), CONNECTIONS (64).
+# Environment: CUTOVER_BIN (build/cutover), STEP_SECONDS (3), CONNECTIONS (64),
+# MAX_REQUESTS (5000000).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +15,7 @@ repo=$(cd "$here/../.." && pwd)
 CUTOVER_BIN=${CUTOVER_BIN:-$repo/build/cutover}
 STEP_SECONDS=${STEP_SECONDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
+MAX_REQUESTS=${MAX_REQUESTS:-5000000}   # the load is bounded in requests as well as in time
 STEPS=("100 0" "90 10" "50 50" "10 90" "0 100")
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 
@@ -96,7 +98,7 @@ duration=$(( ${#STEPS[@]} * STEP_SECONDS + 5 ))   # the steps, plus slack for th
 echo "cutover demo: proxy on 127.0.0.1:$WEB (admin 127.0.0.1:$ADMIN), blue :$BLUE, green :$GREEN"
 echo "load: wrk, $CONNECTIONS keep-alive connections, ${duration}s; moving traffic every ${STEP_SECONDS}s"
 setsid wrk -t2 -c"$CONNECTIONS" -d"${duration}s" --timeout 5s -s "$repo/tests/e2e/wrk_count.lua" \
-  "http://127.0.0.1:$WEB/" -- 0 2 >"$work/wrk.out" 2>&1 &
+  "http://127.0.0.1:$WEB/" -- "$MAX_REQUESTS" 2 >"$work/wrk.out" 2>&1 &
 wrk_pid=$!
 pids+=("$wrk_pid")
 sleep 1

@@ -71,7 +71,6 @@ struct http1_parser {
     struct span field;      /* field name being collected */
     struct span value;      /* field value being collected */
     struct span text;       /* URL or reason phrase being collected */
-    bool in_value;          /* the last span was a value (a new field starts a new header) */
     struct arena arena;     /* head strings; reset per message */
     struct http1_head head;
     struct http1_header *hdrs; /* owned: reused across messages */
@@ -173,10 +172,17 @@ commit_header(struct http1_parser *p)
     }
     trim(&v, &vlen);
     h = &(*arr)[(*count)++];
-    h->name = arena_strndup(&p->arena, span_data(&p->field), p->field.len);
-    h->name_len = p->field.len;
-    h->value = arena_strndup(&p->arena, v, vlen);
-    h->value_len = vlen;
+    {
+        char *mem = arena_alloc(&p->arena, p->field.len + vlen + 2); /* "name\0value\0" */
+        memcpy(mem, span_data(&p->field), p->field.len);
+        mem[p->field.len] = '\0';
+        memcpy(mem + p->field.len + 1, v, vlen);
+        mem[p->field.len + 1 + vlen] = '\0';
+        h->name = mem;
+        h->name_len = p->field.len;
+        h->value = mem + p->field.len + 1;
+        h->value_len = vlen;
+    }
     span_reset(&p->field);
     span_reset(&p->value);
 }
@@ -296,15 +302,38 @@ check_transfer_encoding(struct http1_parser *p, const char *v)
     return fail(p, 501, "unsupported transfer coding");
 }
 
+/* reg-name / IP-literal / port characters (RFC 3986); anything else in Host is refused. */
 static bool
 is_valid_host(const char *v)
 {
     for (; *v != '\0'; v++) {
         unsigned char c = (unsigned char)*v;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr("-._~%!$&'()*+,;=:[]", c) != NULL;
-        if (!ok)
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            continue;
+        switch (c) {
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '%':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '[':
+        case ']':
+            continue;
+        default:
             return false;
+        }
     }
     return true;
 }
@@ -313,6 +342,31 @@ struct framing_seen {
     const struct http1_header *cl, *te, *host;
     bool conn_close, conn_keep_alive, conn_upgrade, has_upgrade;
 };
+
+/* One pass over a Connection value's tokens (it is read on every request). */
+static void
+scan_connection(const char *v, struct framing_seen *f)
+{
+    while (*v != '\0') {
+        const char *end;
+        size_t len;
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        end = v;
+        while (*end != '\0' && *end != ',')
+            end++;
+        len = (size_t)(end - v);
+        while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+            len--;
+        if (len == 5 && strncasecmp(v, "close", 5) == 0)
+            f->conn_close = true;
+        else if (len == 10 && strncasecmp(v, "keep-alive", 10) == 0)
+            f->conn_keep_alive = true;
+        else if (len == 7 && strncasecmp(v, "upgrade", 7) == 0)
+            f->conn_upgrade = true;
+        v = end;
+    }
+}
 
 static int
 collect_framing(struct http1_parser *p, struct framing_seen *f)
@@ -335,9 +389,7 @@ collect_framing(struct http1_parser *p, struct framing_seen *f)
                 return fail(p, 400, "repeated host");
             f->host = hdr;
         } else if (NAME_IS(hdr, "connection")) {
-            f->conn_close |= list_has_token(hdr->value, "close");
-            f->conn_keep_alive |= list_has_token(hdr->value, "keep-alive");
-            f->conn_upgrade |= list_has_token(hdr->value, "upgrade");
+            scan_connection(hdr->value, f);
         } else if (NAME_IS(hdr, "upgrade")) {
             f->has_upgrade = true;
         } else if (NAME_IS(hdr, "expect")) {

@@ -210,6 +210,9 @@ skip_run(const struct http1_scan *s, const unsigned char *d, size_t i, size_t en
     case SC_CR:
         return i;
     }
+    while (i + 4 <= end &&
+           (cclass[d[i]] & cclass[d[i + 1]] & cclass[d[i + 2]] & cclass[d[i + 3]] & want) != 0)
+        i += 4; /* four at a time: runs are names and values, mostly 5-40 bytes */
     while (i < end && (cclass[d[i]] & want) != 0)
         i++;
     return i;

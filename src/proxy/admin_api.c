@@ -36,6 +36,7 @@
 #define ADMIN_READ_BUF (16 * 1024)
 #define ADMIN_MAX_TARGETS 1024
 #define ADMIN_IDLE_TIMEOUT_MS 30000 /* reading a request (or waiting for one) */
+#define ADMIN_MAX_CONNS 256         /* more are accepted and closed at once */
 
 enum admin_conn_state {
     ADMIN_READING = 0, /* reading a request */
@@ -805,6 +806,11 @@ on_connection(uv_stream_t *server, int status)
     c->parser = http1_parser_new(HTTP1_REQUEST, &lim, &request_cbs, c);
     c->state = ADMIN_READING;
     if (uv_accept(server, &c->h.stream) < 0) {
+        admin_conn_close(c);
+        return;
+    }
+    if (api->live > ADMIN_MAX_CONNS) { /* a local client leaking connections: keep our fds */
+        conn_log(c, LOG_WARN, "over %d admin connections: closing this one", ADMIN_MAX_CONNS);
         admin_conn_close(c);
         return;
     }

@@ -128,6 +128,8 @@ struct conn {
     bool retiring;            /* the worker retires: Connection: close from now on */
     bool client_keep_alive;
     bool in_parse;    /* parse_client is on the stack */
+    bool client_eof;  /* the client half-closed (or is gone) */
+    bool shut;        /* LINGER: our write side is shut down */
     uint64_t idle_ms; /* the listener's idle_timeout */
     int pending_closes;
     struct conn *next, *prev; /* the worker's list */
@@ -139,6 +141,7 @@ static void next_request(struct conn *c);
 static void route_and_send(struct conn *c);
 static void reply_local(struct conn *c, int status, const char *why);
 static void finish_exchange(struct conn *c);
+static void linger_close(struct conn *c);
 
 static const struct upstream_events up_events;
 
@@ -733,6 +736,42 @@ account(struct conn *c)
     }
 }
 
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    free(req);
+    if (c->state != CONN_CLOSING && (status < 0 || c->client_eof))
+        conn_close(c, "done");
+}
+
+/* LINGER with everything written: close without losing the answer. Closing a socket that
+ * still has unread client bytes makes the kernel send a reset, which can destroy the response
+ * in the client's buffers; so shut our side down and read (dropping) until the client closes
+ * or LINGER_TIMEOUT_MS passes, as nginx's lingering close does. */
+static void
+linger_close(struct conn *c)
+{
+    uv_shutdown_t *req;
+
+    if (c->state == CONN_CLOSING || c->shut)
+        return;
+    if (c->client_eof) {
+        conn_close(c, "done");
+        return;
+    }
+    c->shut = true;
+    req = mem_alloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        conn_close(c, "done");
+        return;
+    }
+    set_reading(c, true);
+}
+
 /* The request is over on both sides: count it, then the next one (or close). */
 static void
 finish_exchange(struct conn *c)
@@ -752,7 +791,7 @@ finish_exchange(struct conn *c)
             set_reading(c, false);
             conn_enter(c, CONN_LINGER);
             if (outq_idle(&c->out))
-                conn_close(c, "done");
+                linger_close(c);
         }
         return;
     }
@@ -954,7 +993,7 @@ give_parser(struct conn *c)
     ps->c = NULL;
     if (!c->parser_dirty && !http1_parser_in_message(ps->parser) && w->nparsers < PARSER_POOL_MAX &&
         !w->stopping) {
-        http1_parser_resume(ps->parser);
+        http1_parser_reset(ps->parser); /* a pooled parser starts clean */
         ps->next = w->parsers;
         w->parsers = ps;
         w->nparsers++;
@@ -1086,7 +1125,7 @@ update_flow(struct conn *c)
             set_reading(c, c->held.len <= HELD_MAX);
     }
     if (c->state == CONN_LINGER && outq_idle(&c->out))
-        conn_close(c, "done");
+        linger_close(c);
 }
 
 /* The end of every event handler: finish what is finished, send, adjust flow control. */
@@ -1116,11 +1155,20 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
     if (c->state == CONN_CLOSING || nread == 0)
         return;
-    if (nread == UV_EOF && c->state != CONN_TUNNEL &&
-        (c->state == CONN_LINGER || (c->x.active && c->x.req_done))) {
+    if (c->state == CONN_LINGER) {
+        /* our answer is the last one: drop what the client still sends until it closes */
+        c->client_eof = nread < 0;
+        if (nread < 0 && (c->shut || nread != UV_EOF))
+            conn_close(c, "done");
+        else if (nread < 0)
+            set_reading(c, false);
+        return;
+    }
+    if (nread == UV_EOF && c->state != CONN_TUNNEL && c->x.active && c->x.req_done) {
         /* a half-close after the request: answer it, then close */
         set_reading(c, false);
         c->close_after = true;
+        c->client_eof = true;
         return;
     }
     if (nread < 0) {
@@ -1135,8 +1183,6 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         update_flow(c);
         return;
     }
-    if (c->state == CONN_LINGER)
-        return; /* we are closing after this response: drop */
     if (c->paused) {
         hold(c, buf->base, (size_t)nread);
         return;

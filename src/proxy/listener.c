@@ -64,6 +64,26 @@ alloc_listener(const char *name, const struct addr *addr, size_t nfds, size_t ns
     return l;
 }
 
+/* SO_REUSEPORT lets any process of the same user join a port: refuse a port that is already
+ * bound (by another proxy, or a stale one) instead of silently sharing its traffic. A plain
+ * socket cannot bind a port that a reuseport group holds. */
+static int
+port_free(const struct addr *addr)
+{
+    int one = 1, rc = 0;
+    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (addr->ss.ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 int
 listener_new(struct listener **out, const char *name, const struct addr *addr, size_t nworkers,
              const int *inherited, size_t ninherited, struct err *err)
@@ -73,6 +93,8 @@ listener_new(struct listener **out, const char *name, const struct addr *addr, s
     int rc;
 
     ASSERT(nworkers >= 1 && nfds >= 1);
+    if (inherited == NULL && (rc = port_free(addr)) != 0)
+        return err_set(err, rc, "listener %s: bind %s: %s", name, addr->text, strerror(-rc));
     l = alloc_listener(name, addr, nfds, nworkers);
     for (size_t i = 0; i < nfds; i++) {
         if (inherited != NULL) {

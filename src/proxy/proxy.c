@@ -83,6 +83,7 @@ struct proxy {
     size_t nwatchers;
     bool retiring;
     bool stopped;
+    bool loop_ready; /* the loop and our handles exist */
     size_t nexited;
     char **argv; /* borrowed: for the binary upgrade */
     char exe[4096];
@@ -276,11 +277,12 @@ check_compatible(const struct proxy *p, const struct proxy_conf *next, struct er
                        "%s: listeners or their binds changed (restart, or upgrade with SIGUSR2)",
                        next->path);
     if (next->workers != p->nworkers)
-        log_warn("%s: workers %u takes effect at the next restart or binary upgrade", next->path,
-                 next->workers);
+        return err_set(err, -EINVAL,
+                       "%s: workers changed from %zu to %u (restart, or upgrade with SIGUSR2)",
+                       next->path, p->nworkers, next->workers);
     if (!addr_equal(&next->admin, &p->conf->admin))
-        log_warn("%s: admin %s takes effect at the next restart or binary upgrade", next->path,
-                 next->admin.text);
+        return err_set(err, -EINVAL, "%s: admin changed to %s (restart, or upgrade with SIGUSR2)",
+                       next->path, next->admin.text);
     return 0;
 }
 
@@ -407,10 +409,14 @@ stop_everything(struct proxy *p)
         return;
     p->stopped = true;
     log_info("proxy stopped");
-    for (size_t i = 0; i < p->nworkers; i++)
-        proxy_worker_stop(p->workers[i]);
-    for (size_t i = 0; i < p->nworkers; i++)
-        proxy_worker_join(p->workers[i]);
+    for (size_t i = 0; i < p->nworkers && p->workers != NULL; i++) {
+        if (p->workers[i] != NULL)
+            proxy_worker_stop(p->workers[i]);
+    }
+    for (size_t i = 0; i < p->nworkers && p->workers != NULL; i++) {
+        if (p->workers[i] != NULL)
+            proxy_worker_join(p->workers[i]);
+    }
     p->nworkers = 0;
     complete_publications(p, -ECANCELED);
     for (size_t i = 0; i < sizeof(p->sigs) / sizeof(p->sigs[0]); i++)
@@ -764,6 +770,7 @@ init_loop_handles(struct proxy *p)
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
 
     uv_loop_init(&p->loop);
+    p->loop_ready = true;
     uv_mutex_init(&p->lock);
     uv_async_init(&p->loop, &p->wake, on_wake);
     p->wake.data = p;
@@ -830,7 +837,8 @@ teardown(struct proxy *p)
     free(p->workers);
     free(p->acked);
     free(p->inh);
-    uv_mutex_destroy(&p->lock);
+    if (p->loop_ready)
+        uv_mutex_destroy(&p->lock);
 }
 
 /* ---- flags ---- */
@@ -925,6 +933,15 @@ run_proxy(struct proxy *p, const struct flags *f)
     p->exe[n > 0 ? n : 0] = '\0';
     if (start(p, &err) != 0) {
         log_error("%s", err.msg);
+        if (p->loop_ready) {
+            /* workers may already run on the listeners teardown frees: stop them first */
+            if (p->health != NULL)
+                health_stop(p->health);
+            p->health = NULL;
+            stop_everything(p);
+            uv_run(&p->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&p->loop);
+        }
         return ERR_EXIT_FAILED;
     }
     uv_run(&p->loop, UV_RUN_DEFAULT);

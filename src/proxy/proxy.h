@@ -57,9 +57,8 @@ int proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb c
                   struct err *err);
 
 /* <fn> runs on the main thread every time a new generation becomes current (right after
- * proxy_publish switched p's pointer, before workers ack), and on target state changes made by
- * deregistration (draining → unused). Used by the health checker to add and drop probes.
- * At most 8 watchers. */
+ * proxy_publish switched p's pointer and marked removed targets draining, before workers
+ * ack). Used by the health checker to add and drop probes. At most 8 watchers. */
 typedef void (*proxy_conf_watch_cb)(void *ud, struct proxy_conf *conf);
 void proxy_watch_conf(struct proxy *p, proxy_conf_watch_cb fn, void *ud);
 

@@ -151,7 +151,7 @@ def test_no_body_for_head_204_304_even_with_content_length(backends, proxy):  # 
         assert r1.status == 200 and r1.header("content-length") == "1000"
 
 
-def test_oversized_head_gets_431(backends, proxy):  # noqa: F811
+def test_oversized_head_or_too_many_headers_get_431(backends, proxy):  # noqa: F811
     p, blue, _ = start(backends, proxy)
     before = blue.state()["requests"]
     big = b"X-Big: " + b"a" * (80 * 1024) + b"\r\n"
@@ -161,6 +161,11 @@ def test_oversized_head_gets_431(backends, proxy):  # noqa: F811
     # Under the limit is fine.
     r = request(p.port(), "/", headers={"X-Big": "a" * 16000})
     assert r.status == 200
+    # So is the header count: 200 small headers are over the default of 128.
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(200))
+    raw, _ = raw_exchange(p.port(), b"GET / HTTP/1.1\r\nHost: h\r\n" + many + b"\r\n", timeout=5)
+    assert status_of(raw) == 431, raw[:200]
+    assert blue.state()["requests"] == before + 1
 
 
 def test_idle_client_connection_closed_after_idle_timeout(backends, proxy):  # noqa: F811
@@ -219,3 +224,11 @@ def test_http10_keep_alive_when_asked(backends, proxy):  # noqa: F811
             s.sendall(b"GET /echo?n=%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" % i)
             r = read_response(f)
             assert r.status == 200 and json.loads(r.body)["query"] == {"n": str(i)}, r
+
+
+def test_connection_close_from_the_client_is_honoured(backends, proxy):  # noqa: F811
+    p, _, _ = start(backends, proxy)
+    t0 = time.monotonic()
+    raw, closed = raw_exchange(p.port(), b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert status_of(raw) == 200 and raw.endswith(b"blue\n"), raw
+    assert closed and time.monotonic() - t0 < 4

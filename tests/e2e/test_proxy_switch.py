@@ -6,7 +6,7 @@ import threading
 import time
 
 from conftest import wait_for
-from proxyutil import Wrk, backends, proxy, request, two_group_conf  # noqa: F401
+from proxyutil import Wrk, backends, proxy, request, two_group_conf, wrk  # noqa: F401
 
 
 def slow_request(p, path, results):
@@ -128,3 +128,21 @@ def test_register_and_deregister_under_load_lose_nothing(backends, proxy):  # no
     finally:
         res = load.result()
     res.assert_clean(min_requests=2000)
+
+
+def test_idle_deregistered_target_pooled_connections_close_at_once(backends, proxy):  # noqa: F811
+    a, b = backends("a", "b")
+    p = proxy(two_group_conf([a, b], [], group_opts={"deregistration_delay": "20s"}))
+    p.wait_states("blue", {a.addr: "healthy", b.addr: "healthy"})
+    res = wrk(f"http://127.0.0.1:{p.port()}/", connections=16, threads=2, duration=20, budget=2000)
+    res.assert_clean(min_requests=2000)
+    assert a.state()["connections"] > 1, "the proxy should keep pooled connections to a"
+    assert p.deregister("blue", [a.addr])[0] == 200
+    # Nothing in flight: the pooled keep-alive connections to a are closed (the only one left
+    # is the one this query arrives on), and, as ALB does when nothing is in flight, the
+    # deregistration completes without waiting for the 20 s delay.
+    wait_for(lambda: a.state()["connections"] == 1, 5, what="pooled connections to a to close")
+    wait_for(lambda: p.states("blue").get(a.addr) in (None, "unused"), 5,
+             what="the deregistration to complete")
+    for i in range(20):
+        assert request(p.port(), f"/?i={i}").body == b"b\n"

@@ -792,6 +792,69 @@ reset_makes_a_parser_as_good_as_new(void **state)
 }
 
 static void
+edge_cases_that_must_parse(void **state)
+{
+    static const char upgrade_with_body[] =
+        "POST /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+        "Upgrade: x\r\nContent-Length: 3\r\n\r\nabcTUNNEL";
+    struct rec r;
+    struct http1_parser *p;
+    size_t used;
+
+    (void)state;
+    /* the coding name is case-insensitive; OWS around it is not part of it */
+    p = parse_ok(HTTP1_REQUEST,
+                 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n"
+                 "3\r\nabc\r\n0\r\n\r\n"
+                 "GET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+                 &r);
+    assert_int_equal(r.completes, 2);
+    assert_string_equal(r.body, "abc");
+    assert_string_equal(r.target, "/next");
+    http1_parser_free(p);
+    /* an upgrade request with a body: the body is read, the rest is the tunnel */
+    memset(&r, 0, sizeof(r));
+    p = http1_parser_new(HTTP1_REQUEST, NULL, &cbs, &r);
+    assert_int_equal(http1_parser_feed(p, upgrade_with_body, sizeof(upgrade_with_body) - 1, &used),
+                     0);
+    assert_int_equal(used, sizeof(upgrade_with_body) - 1 - strlen("TUNNEL"));
+    assert_true(r.upgrade);
+    assert_string_equal(r.body, "abc");
+    http1_parser_free(p);
+    /* Connection: close on an HTTP/1.1 response */
+    p = parse_ok(HTTP1_RESPONSE,
+                 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", &r);
+    assert_false(r.keep_alive);
+    assert_int_equal(http1_parser_finish(p), 0);
+    http1_parser_free(p);
+    /* an empty value and an obs-text value are fine */
+    p = parse_ok(HTTP1_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Latin: caf\xe9\r\n\r\n",
+                 &r);
+    assert_int_equal(r.nheaders, 3);
+    http1_parser_free(p);
+}
+
+static void
+trailer_limits_apply(void **state)
+{
+    struct http1_limits lim = {.max_head_bytes = 256, .max_headers = 4};
+    char in[1024];
+    struct rec r;
+    struct http1_parser *p;
+    size_t used, n;
+
+    (void)state;
+    n = (size_t)snprintf(in, sizeof(in), "%s0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+                         CHUNKED_HEAD);
+    memset(&r, 0, sizeof(r));
+    p = http1_parser_new(HTTP1_REQUEST, &lim, &cbs, &r);
+    assert_int_equal(http1_parser_feed(p, in, n, &used), -EPROTO);
+    assert_int_equal(http1_parser_status(p), 431);
+    assert_int_equal(r.completes, 0);
+    http1_parser_free(p);
+}
+
+static void
 formats_chunk_sizes_and_reasons(void **state)
 {
     struct buf b;
@@ -839,6 +902,8 @@ main(void)
         cmocka_unit_test(response_until_close_completes_at_finish),
         cmocka_unit_test(abort_from_a_callback_cancels),
         cmocka_unit_test(reset_makes_a_parser_as_good_as_new),
+        cmocka_unit_test(edge_cases_that_must_parse),
+        cmocka_unit_test(trailer_limits_apply),
         cmocka_unit_test(formats_chunk_sizes_and_reasons),
     };
 
