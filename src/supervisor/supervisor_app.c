@@ -630,15 +630,15 @@ nginx_update(struct supervisor_app *app)
     uv_process_options_t o = {0};
     int rc;
 
-    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
-        args[n] = mem_strdup(src[n]);
-    args[n] = NULL;
     if ((rc = write_upstream(app)) != 0) {
         app->op.failed = true;
         snprintf(app->op.result.error, sizeof(app->op.result.error), "%s: %s",
                  app->conf->nginx_upstream, strerror(-rc));
         return;
     }
+    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
+        args[n] = mem_strdup(src[n]);
+    args[n] = NULL;
     o.file = args[0];
     o.args = args;
     o.exit_cb = on_nginx_exit;
@@ -649,7 +649,7 @@ nginx_update(struct supervisor_app *app)
         free(args[i]);
     if (rc != 0) {
         app->op.failed = true;
-        snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", args[0],
+        snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", src[0],
                  uv_strerror(rc));
         uv_close((uv_handle_t *)&app->nginx_proc, on_nginx_closed);
     }
