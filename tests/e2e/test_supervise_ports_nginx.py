@@ -142,3 +142,24 @@ def test_supervisor_owned_nginx_upstream(owned_setup, tmp_path):
     assert not set(sv.ready_pids()) & set(before)
     assert sv.stop() == 0
     assert sv.leftover() == []
+
+
+def test_failing_nginx_reload_fails_the_app_reload(cutover, procs, tmp_path):
+    sv = Supervisor(cutover, procs, tmp_path)
+    try:
+        base = free_port_block(2)
+        upstream = str(tmp_path / "web.upstream")
+        sv.write_conf(instances=2, ports=base, ready="{http: /health}",
+                      extra=f"    nginx: {{upstream: {upstream}, reload: [false]}}\n")
+        sv.start()
+        before = sv.ready_pids()
+        r = sv.apps("reload", "web", "--output", "table")
+        assert r.returncode == 1
+        assert "nginx reload (false) failed (code 1)" in r.stderr, r.stderr
+        assert sv.ready_pids() == before  # nothing was stopped: the port went out first
+        with open(upstream) as f:
+            assert "down" not in f.read()  # and it was put back
+        assert sv.stop() == 0
+        assert sv.leftover() == []
+    finally:
+        sv.cleanup()

@@ -111,3 +111,20 @@ def test_http_readiness_in_listen_mode_waits_for_the_new_worker(sv):
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert sv.stop() == 0
     assert sv.leftover() == []
+
+
+def test_new_version_that_crashes_at_start_fails_the_reload(sv):
+    port = free_port()
+    sv.write_conf(instances=3, listen=f"127.0.0.1:{port}")
+    sv.start()
+    before = sv.ready_pids()
+    sv.set_mode("--exit-at-start 3")
+    r = sv.apps("reload", "web", "--parallel", "2", "--output", "json")
+    assert r.returncode == 1
+    assert "exited before ready (code 3)" in r.stderr, r.stderr
+    assert "exiting at start" in r.stderr, r.stderr  # the worker's own last words
+    assert '"ok":false' in r.stdout
+    assert sv.ready_pids() == before
+    assert len(sv.status()) == 3
+    assert sv.stop() == 0
+    assert sv.leftover() == []
