@@ -163,3 +163,38 @@ def test_failing_nginx_reload_fails_the_app_reload(cutover, procs, tmp_path):
         assert sv.leftover() == []
     finally:
         sv.cleanup()
+
+
+MIXED_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  if n % 2 == 0 then
+    return wrk.format("POST", "/", {["Content-Type"] = "text/plain"}, string.rep("y", 256))
+  end
+  return wrk.format("GET", "/")
+end
+"""
+
+
+def test_ports_mode_slow_new_version_loses_nothing(static_setup, tmp_path):
+    # each new worker needs 5 s before it binds its port; nginx sends that port's share to the
+    # other ports meanwhile (GET and POST mixed on every connection)
+    sv, front, _ = static_setup
+    sv.set_mode("--boot-delay 5")
+    lua = str(tmp_path / "mixed.lua")
+    with open(lua, "w") as f:
+        f.write(MIXED_LUA)
+    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=85, script=lua)
+    time.sleep(1)
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = sv.apps("reload", "web", "--output", "table")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert time.monotonic() - t0 >= 20  # 4 slots x 5 s: the gate waited for each
+    assert load.p.poll() is None, "load ended before the reloads: not under load"
+    res = load.result()
+    assert res["total"] > 1000, res["raw"]
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
+    assert sv.stop() == 0
+    assert sv.leftover() == []
