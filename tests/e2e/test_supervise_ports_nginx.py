@@ -97,13 +97,14 @@ def reloads_under(sv, front, script, tmp_path):
         lua = str(tmp_path / "post.lua")
         with open(lua, "w") as f:
             f.write(script)
-    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=30, script=lua)
+    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=120, script=lua)
     time.sleep(1)
     for _ in range(3):
         r = sv.apps("reload", "web", "--output", "table")
         assert r.returncode == 0, r.stdout + r.stderr
     assert load.p.poll() is None, "load ended before the reloads: not under load"
-    return load.result()
+    time.sleep(0.5)
+    return load.finish()  # bounded at 120 s, ended as soon as the reloads are done
 
 
 @pytest.fixture
@@ -185,7 +186,8 @@ def test_ports_mode_slow_new_version_loses_nothing(static_setup, tmp_path):
     lua = str(tmp_path / "mixed.lua")
     with open(lua, "w") as f:
         f.write(MIXED_LUA)
-    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=85, script=lua)
+    # bounded at 150 s, ended as soon as the reloads are done
+    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=150, script=lua)
     time.sleep(1)
     for _ in range(3):
         t0 = time.monotonic()
@@ -193,7 +195,8 @@ def test_ports_mode_slow_new_version_loses_nothing(static_setup, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         assert time.monotonic() - t0 >= 20  # 4 slots x 5 s: the gate waited for each
     assert load.p.poll() is None, "load ended before the reloads: not under load"
-    res = load.result()
+    time.sleep(1)
+    res = load.finish()
     assert res["total"] > 1000, res["raw"]
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert sv.stop() == 0
