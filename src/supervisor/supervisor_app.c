@@ -630,15 +630,15 @@ nginx_update(struct supervisor_app *app)
     uv_process_options_t o = {0};
     int rc;
 
-    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
-        args[n] = mem_strdup(src[n]);
-    args[n] = NULL;
     if ((rc = write_upstream(app)) != 0) {
         app->op.failed = true;
         snprintf(app->op.result.error, sizeof(app->op.result.error), "%s: %s",
                  app->conf->nginx_upstream, strerror(-rc));
         return;
     }
+    for (; src[n] != NULL && n < sizeof(args) / sizeof(args[0]) - 1; n++)
+        args[n] = mem_strdup(src[n]);
+    args[n] = NULL;
     o.file = args[0];
     o.args = args;
     o.exit_cb = on_nginx_exit;
@@ -649,7 +649,7 @@ nginx_update(struct supervisor_app *app)
         free(args[i]);
     if (rc != 0) {
         app->op.failed = true;
-        snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", args[0],
+        snprintf(app->op.result.error, sizeof(app->op.result.error), "spawn %s: %s", src[0],
                  uv_strerror(rc));
         uv_close((uv_handle_t *)&app->nginx_proc, on_nginx_closed);
     }
@@ -705,6 +705,31 @@ step_ports_slot(struct supervisor_app *app, uint32_t i)
     return true;
 }
 
+/* After a failure: every port whose worker still serves goes back into the upstream (one
+ * attempt). Returns true when an nginx reload was started for it. */
+static bool
+restore_upstream(struct supervisor_app *app)
+{
+    bool changed = false;
+
+    if (app->conf->nginx_upstream == NULL || app->op.restored)
+        return false;
+    app->op.restored = true;
+    for (uint32_t i = 0; i < app->conf->instances; i++) {
+        struct worker *w = slot_worker(app, i, false);
+
+        if (w == NULL)
+            w = slot_worker(app, i, true);
+        if (app->port_out[i] && w != NULL && w->state == WORKER_READY) {
+            app->port_out[i] = false;
+            changed = true;
+        }
+    }
+    if (changed)
+        nginx_update(app);
+    return app->op.nginx_busy != 0;
+}
+
 static void
 step_reload_ports(struct supervisor_app *app)
 {
@@ -716,6 +741,8 @@ step_reload_ports(struct supervisor_app *app)
         app->op.next_slot++;
     }
     if (app->op.nginx_busy)
+        return;
+    if (app->op.failed && restore_upstream(app))
         return;
     if (app->op.failed)
         finish_op(app, false);

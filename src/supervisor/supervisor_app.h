@@ -59,6 +59,7 @@ struct supervisor_app {
         bool restart_stopped; /* RESTART: the stop half is done */
         uint32_t next_slot;   /* ports-mode reload: next index to replace */
         int nginx_busy;       /* ports-mode: an `nginx -s reload` in flight */
+        bool restored;        /* ports-mode: ports put back after a failure */
         struct supervisor_app_result result;
         supervisor_app_done_cb cb;
         void *arg;

@@ -115,7 +115,7 @@ parse_env(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
 {
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "a mapping of NAME: value", err)) != 0)
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "env", err)) != 0)
         return rc;
     a->env = mem_calloc(n->n + 1, sizeof(*a->env));
     a->nenv = n->n;
@@ -152,8 +152,7 @@ parse_ready(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
     const struct yaml_conf_node *v;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "{http: PATH}, {tcp: true} or {notify: true}",
-                               err)) != 0 ||
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "ready", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, n, ready_keys, ARRAY_LEN(ready_keys), err)) != 0)
         return rc;
     if (n->n != 1)
@@ -183,7 +182,7 @@ parse_restart(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
     const struct yaml_conf_node *v;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "a mapping", err)) != 0 ||
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "restart", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, n, restart_keys, ARRAY_LEN(restart_keys), err)) != 0)
         return rc;
     if ((v = yaml_conf_get(n, "min_uptime")) &&
@@ -210,8 +209,7 @@ parse_logs(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
     const struct yaml_conf_node *v;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "{dir: DIR, max_size: 10M, keep: 5}", err)) !=
-            0 ||
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "logs", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, n, logs_keys, ARRAY_LEN(logs_keys), err)) != 0)
         return rc;
     if ((v = yaml_conf_get(n, "dir")) == NULL)
@@ -237,7 +235,7 @@ parse_nginx(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
     const struct yaml_conf_node *v;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "{upstream: FILE}", err)) != 0 ||
+    if ((rc = yaml_conf_expect(doc, n, YAML_CONF_MAP, "nginx", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, n, nginx_keys, ARRAY_LEN(nginx_keys), err)) != 0)
         return rc;
     if ((v = yaml_conf_get(n, "upstream")) == NULL)
@@ -280,7 +278,9 @@ parse_listen_ports(const struct yaml_conf_doc *doc, const struct yaml_conf_node 
         if ((rc = yaml_conf_u32(doc, p, 1, 65535, &a->ports, err)) != 0)
             return rc;
         if (a->ports + a->instances - 1 > 65535)
-            return yaml_conf_error(err, doc, p, "ports %u + instances passes 65535", a->ports);
+            return yaml_conf_error(err, doc, p,
+                                   "ports %u + %u instances passes 65535 (expected at most %u)",
+                                   a->ports, a->instances, 65536 - a->instances);
     }
     return 0;
 }
@@ -344,7 +344,7 @@ parse_app(const struct yaml_conf_doc *doc, const struct yaml_conf_node *key,
                                               "0123456789_.-") != strlen(a->name))
         return yaml_conf_error(
             err, doc, key, "bad app name '%s' (expected letters, digits, '_', '.', '-')", a->name);
-    if ((rc = yaml_conf_expect(doc, map, YAML_CONF_MAP, "an app definition", err)) != 0 ||
+    if ((rc = yaml_conf_expect(doc, map, YAML_CONF_MAP, "an app", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, map, app_keys, ARRAY_LEN(app_keys), err)) != 0)
         return rc;
     if ((v = yaml_conf_get(map, "command")) == NULL)
@@ -382,8 +382,7 @@ parse_root(struct supervisor_conf *c, struct err *err)
     const struct yaml_conf_node *root = doc->root, *apps, *v;
     int rc;
 
-    if ((rc = yaml_conf_expect(doc, root, YAML_CONF_MAP, "a mapping with control and apps", err)) !=
-            0 ||
+    if ((rc = yaml_conf_expect(doc, root, YAML_CONF_MAP, "the top level", err)) != 0 ||
         (rc = yaml_conf_check_keys(doc, root, top_keys, ARRAY_LEN(top_keys), err)) != 0)
         return rc;
     c->control = SUPERVISOR_CONF_DEFAULT_CONTROL;
@@ -393,7 +392,7 @@ parse_root(struct supervisor_conf *c, struct err *err)
         return yaml_conf_error(err, doc, v, "control path is too long (expected < 108 bytes)");
     if ((apps = yaml_conf_get(root, "apps")) == NULL)
         return yaml_conf_error(err, doc, root, "no apps (expected an apps: mapping)");
-    if ((rc = yaml_conf_expect(doc, apps, YAML_CONF_MAP, "a mapping of app name to app", err)))
+    if ((rc = yaml_conf_expect(doc, apps, YAML_CONF_MAP, "apps", err)))
         return rc;
     c->apps = mem_calloc(apps->n + 1, sizeof(*c->apps));
     for (size_t i = 0; i < apps->n; i++) {

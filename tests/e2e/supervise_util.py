@@ -162,6 +162,12 @@ class Wrk:
                                   text=True)
         self.duration = duration
 
+    def finish(self):
+        """Ends the load now (wrk prints its summary on SIGINT) and returns the result."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+        return self.result()
+
     def result(self):
         out, _ = self.p.communicate(timeout=self.duration + 30)
         total = int(re.search(r"(\d+) requests in", out).group(1))

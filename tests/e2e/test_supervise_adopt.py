@@ -25,7 +25,7 @@ def test_kill_9_supervisor_then_adopt(sv):
     first = sv.start()
     pids = sv.ready_pids()
     wait_for(lambda: os.path.exists(sv.control + ".state"), timeout=5, what="state file")
-    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=20)
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=60)  # ended by finish()
     time.sleep(1)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=5)
@@ -42,7 +42,7 @@ def test_kill_9_supervisor_then_adopt(sv):
     new = sv.ready_pids()
     assert len(new) == 4 and not set(new) & set(pids)
     assert load.p.poll() is None
-    res = load.result()
+    res = load.finish()
     assert res["total"] > 1000, res["raw"]
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert sv.stop() == 0
@@ -80,7 +80,7 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
     sv.write_conf(instances=4, listen=f"127.0.0.1:{port}")
     proc = sv.start()
     pids = sv.ready_pids()
-    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=8)
+    load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=30)  # ended by finish()
     time.sleep(1)
     proc.send_signal(signal.SIGUSR2)
     wait_for(lambda: "re-executing" in sv.procs.output(proc), timeout=5, what="re-exec")
@@ -91,7 +91,7 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
     assert sv.ready_pids() == pids
     assert sorted(sv.leftover()) == pids
     assert load.p.poll() is None, "load ended before the re-exec was verified"
-    res = load.result()  # the load spans the re-exec; a kill -9 (below) would reset connections
+    res = load.finish()  # the load spans the re-exec; a kill -9 (below) would reset connections
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     # still our children: a killed one is reaped and replaced with its real exit status
     os.kill(pids[0], signal.SIGKILL)

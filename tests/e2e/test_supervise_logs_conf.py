@@ -83,8 +83,7 @@ def test_logs_follow_shows_new_lines(sv):
     sv.write_conf(instances=1, listen=f"127.0.0.1:{port}")
     sv.start()
     f = subprocess.Popen([sv.cutover, "apps", "logs", "web", "--follow", "--lines", "0",
-                          "--socket", sv.control, "--output", "table"], stdout=subprocess.PIPE,
-                         text=True)
+                          "--socket", sv.control, "--output", "table"], stdout=subprocess.PIPE)
     try:
         time.sleep(0.5)
         r = sv.apps("reload", "web", "--output", "table")  # the new worker logs "listening"
@@ -94,8 +93,8 @@ def test_logs_follow_shows_new_lines(sv):
         deadline = time.monotonic() + 10
         while f"listening pid={new_pid}" not in seen and time.monotonic() < deadline:
             ready, _, _ = select.select([f.stdout], [], [], 0.5)
-            if ready:
-                seen += f.stdout.readline()
+            if ready:  # raw reads: a buffered readline would hide data from select()
+                seen += os.read(f.stdout.fileno(), 65536).decode(errors="replace")
         assert "web[0] out | " in seen and f"listening pid={new_pid}" in seen, seen
     finally:
         f.kill()

@@ -97,13 +97,14 @@ def reloads_under(sv, front, script, tmp_path):
         lua = str(tmp_path / "post.lua")
         with open(lua, "w") as f:
             f.write(script)
-    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=30, script=lua)
+    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=120, script=lua)
     time.sleep(1)
     for _ in range(3):
         r = sv.apps("reload", "web", "--output", "table")
         assert r.returncode == 0, r.stdout + r.stderr
     assert load.p.poll() is None, "load ended before the reloads: not under load"
-    return load.result()
+    time.sleep(0.5)
+    return load.finish()  # bounded at 120 s, ended as soon as the reloads are done
 
 
 @pytest.fixture
@@ -140,5 +141,63 @@ def test_supervisor_owned_nginx_upstream(owned_setup, tmp_path):
         text = f.read()
     assert "down" not in text and text.count("max_fails=0;") == 4, text
     assert not set(sv.ready_pids()) & set(before)
+    assert sv.stop() == 0
+    assert sv.leftover() == []
+
+
+def test_failing_nginx_reload_fails_the_app_reload(cutover, procs, tmp_path):
+    sv = Supervisor(cutover, procs, tmp_path)
+    try:
+        base = free_port_block(2)
+        upstream = str(tmp_path / "web.upstream")
+        sv.write_conf(instances=2, ports=base, ready="{http: /health}",
+                      extra=f"    nginx: {{upstream: {upstream}, reload: [false]}}\n")
+        sv.start()
+        before = sv.ready_pids()
+        r = sv.apps("reload", "web", "--output", "table")
+        assert r.returncode == 1
+        assert "nginx reload (false) failed (code 1)" in r.stderr, r.stderr
+        assert sv.ready_pids() == before  # nothing was stopped: the port went out first
+        with open(upstream) as f:
+            assert "down" not in f.read()  # and it was put back
+        assert sv.stop() == 0
+        assert sv.leftover() == []
+    finally:
+        sv.cleanup()
+
+
+MIXED_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  if n % 2 == 0 then
+    return wrk.format("POST", "/", {["Content-Type"] = "text/plain"}, string.rep("y", 256))
+  end
+  return wrk.format("GET", "/")
+end
+"""
+
+
+def test_ports_mode_slow_new_version_loses_nothing(static_setup, tmp_path):
+    # each new worker needs 5 s before it binds its port; nginx sends that port's share to the
+    # other ports meanwhile (GET and POST mixed on every connection)
+    sv, front, _ = static_setup
+    sv.set_mode("--boot-delay 5")
+    lua = str(tmp_path / "mixed.lua")
+    with open(lua, "w") as f:
+        f.write(MIXED_LUA)
+    # bounded at 150 s, ended as soon as the reloads are done
+    load = Wrk(f"http://127.0.0.1:{front}/", connections=64, duration=150, script=lua)
+    time.sleep(1)
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = sv.apps("reload", "web", "--output", "table")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert time.monotonic() - t0 >= 20  # 4 slots x 5 s: the gate waited for each
+    assert load.p.poll() is None, "load ended before the reloads: not under load"
+    time.sleep(1)
+    res = load.finish()
+    assert res["total"] > 1000, res["raw"]
+    assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert sv.stop() == 0
     assert sv.leftover() == []

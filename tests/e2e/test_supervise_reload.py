@@ -18,6 +18,7 @@ def sv(cutover, procs, tmp_path):
 
 
 def reload_under_load(sv, port, reloads, duration, parallel=None):
+    # <duration> bounds the load; it is ended as soon as the reloads are done
     load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=duration)
     time.sleep(1)  # let the load reach steady state before the first reload
     times = []
@@ -30,7 +31,8 @@ def reload_under_load(sv, port, reloads, duration, parallel=None):
         times.append(time.monotonic() - t0)
         assert r.returncode == 0, r.stdout + r.stderr
     assert load.p.poll() is None, "the load ended before the reloads did: not a test under load"
-    return load.result(), times
+    time.sleep(0.5)
+    return load.finish(), times
 
 
 def test_four_workers_ready_and_three_reloads_lose_nothing(sv):
@@ -39,7 +41,7 @@ def test_four_workers_ready_and_three_reloads_lose_nothing(sv):
     sv.start()
     before = sv.ready_pids()
     assert len(before) == 4
-    res, times = reload_under_load(sv, port, reloads=3, duration=25)
+    res, times = reload_under_load(sv, port, reloads=3, duration=90)
     assert res["total"] > 1000, res["raw"]
     assert res["errors"] == 0, res["raw"]
     assert res["non2xx"] == 0, res["raw"]
@@ -56,7 +58,7 @@ def test_slow_booting_new_version_loses_nothing(sv):
     sv.write_conf(instances=4, listen=f"127.0.0.1:{port}", ready_timeout="20s")
     sv.start()
     sv.set_mode("--boot-delay 5")  # every new worker needs 5 s to become ready
-    res, times = reload_under_load(sv, port, reloads=3, duration=45, parallel=2)
+    res, times = reload_under_load(sv, port, reloads=3, duration=150, parallel=2)
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
     assert all(t >= 10 for t in times), times  # 2 waves of 5 s each: the gate really waited
     assert sv.count("ready") == 4
@@ -109,5 +111,22 @@ def test_http_readiness_in_listen_mode_waits_for_the_new_worker(sv):
     assert took >= 6, took  # two workers, one after the other, 3 s each
     res = load.result()
     assert res["errors"] == 0 and res["non2xx"] == 0, res["raw"]
+    assert sv.stop() == 0
+    assert sv.leftover() == []
+
+
+def test_new_version_that_crashes_at_start_fails_the_reload(sv):
+    port = free_port()
+    sv.write_conf(instances=3, listen=f"127.0.0.1:{port}")
+    sv.start()
+    before = sv.ready_pids()
+    sv.set_mode("--exit-at-start 3")
+    r = sv.apps("reload", "web", "--parallel", "2", "--output", "json")
+    assert r.returncode == 1
+    assert "exited before ready (code 3)" in r.stderr, r.stderr
+    assert "exiting at start" in r.stderr, r.stderr  # the worker's own last words
+    assert '"ok":false' in r.stdout
+    assert sv.ready_pids() == before
+    assert len(sv.status()) == 3
     assert sv.stop() == 0
     assert sv.leftover() == []

@@ -178,6 +178,49 @@ unknown_and_missing_keys_are_named(void **state)
 }
 
 static void
+every_other_error_has_its_position(void **state)
+{
+    (void)state;
+    expect_error("apps:\n  web:\n    command: [x, '']\n",
+                 "apps.yaml:3:18: empty command argument (expected a non-empty string)");
+    expect_error("apps:\n  web:\n    command: [x]\n    ready: {http: /h, tcp: true}\n",
+                 "apps.yaml:4:12: ready needs exactly one check (expected one of http, tcp, "
+                 "notify)");
+    expect_error("apps:\n  web:\n    command: [x]\n    restart: {window: 0s}\n",
+                 "apps.yaml:4:23: window must be positive (expected e.g. 60s)");
+    expect_error("apps:\n  web:\n    command: [x]\n    logs: {dir: /l, max_size: 100}\n",
+                 "apps.yaml:4:31: max_size is too small (expected at least 1K)");
+    expect_error("apps:\n  web:\n    command: [x]\n    ports: 3000\n    nginx: {reload: [n]}\n",
+                 "apps.yaml:5:12: nginx needs upstream (expected a file path)");
+    expect_error("apps:\n  web:\n    command: [x]\n    nginx: {upstream: /u}\n",
+                 "apps.yaml:4:12: nginx needs ports: (expected ports: BASE)");
+    expect_error("apps:\n  web:\n    command: [x]\n    ports: 3000\n"
+                 "    nginx: {upstream: /u, reload: nginx}\n",
+                 "apps.yaml:5:35: reload must be a non-empty list (expected an argv list such as "
+                 "[node, server.js], never a shell string)");
+    expect_error("apps:\n  web:\n    command: [x]\n    instances: 10\n    ports: 65530\n",
+                 "apps.yaml:5:12: ports 65530 + 10 instances passes 65535 (expected at most "
+                 "65526)");
+    expect_error(
+        "control: /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\napps:\n  web:\n    command: [x]\n",
+        "apps.yaml:1:10: control path is too long (expected < 108 bytes)");
+    expect_error("- a\n- b\n", "apps.yaml:1:1: the top level is a list (expected a mapping)");
+}
+
+static void
+wrong_kinds_name_the_key(void **state)
+{
+    (void)state;
+    expect_error("apps:\n  web:\n    command: [x]\n    env: [A]\n",
+                 "apps.yaml:4:10: env is a list (expected a mapping)");
+    expect_error("apps:\n  web:\n    command: [x]\n    logs: /var/log\n",
+                 "apps.yaml:4:11: logs is a scalar (expected a mapping)");
+    expect_error("apps: [web]\n", "apps.yaml:1:7: apps is a list (expected a mapping)");
+    expect_error("apps:\n  web: 3\n", "apps.yaml:2:8: an app is a scalar (expected a mapping)");
+}
+
+static void
 app_equality_sees_what_changes_workers(void **state)
 {
     struct supervisor_conf *a = load_ok(design_example);
@@ -202,6 +245,8 @@ main(void)
         cmocka_unit_test(errors_point_at_the_offending_node),
         cmocka_unit_test(nested_maps_are_checked_too),
         cmocka_unit_test(unknown_and_missing_keys_are_named),
+        cmocka_unit_test(every_other_error_has_its_position),
+        cmocka_unit_test(wrong_kinds_name_the_key),
         cmocka_unit_test(app_equality_sees_what_changes_workers),
     };
 
