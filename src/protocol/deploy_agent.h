@@ -75,10 +75,10 @@ struct deploy_command_list {
     struct deploy_command *items;
     size_t n;
 };
-int deploy_command_list_parse(const char *json, size_t len, struct deploy_command_list *out,
-                              struct err *err);
-void deploy_command_list_fini(struct deploy_command_list *l);
-char *deploy_command_list_format(const struct deploy_command *items, size_t n);
+int deploy_agent_commands_parse(const char *json, size_t len, struct deploy_command_list *out,
+                                struct err *err);
+void deploy_agent_commands_fini(struct deploy_command_list *l);
+char *deploy_agent_commands_format(const struct deploy_command *items, size_t n);
 
 /* diagnostics of one lifecycle event; every field optional. */
 struct deploy_diagnostics {
@@ -100,19 +100,19 @@ struct deploy_event_report {
     int64_t end_ms;   /* 0: absent */
     struct deploy_diagnostics diag;
 };
-int deploy_event_report_parse(const char *json, size_t len, struct deploy_event_report *out,
-                              struct err *err);
-void deploy_event_report_fini(struct deploy_event_report *r);
-char *deploy_event_report_format(const struct deploy_event_report *r);
+int deploy_agent_event_parse(const char *json, size_t len, struct deploy_event_report *out,
+                             struct err *err);
+void deploy_agent_event_fini(struct deploy_event_report *r);
+char *deploy_agent_event_format(const struct deploy_event_report *r);
 
 /* {"runningCommandId":"c-…"|null} */
 struct deploy_heartbeat {
     struct arena arena;
     const char *running_command_id; /* NULL: idle */
 };
-int deploy_heartbeat_parse(const char *json, size_t len, struct deploy_heartbeat *out,
-                           struct err *err);
-void deploy_heartbeat_fini(struct deploy_heartbeat *h);
-char *deploy_heartbeat_format(const struct deploy_heartbeat *h);
+int deploy_agent_heartbeat_parse(const char *json, size_t len, struct deploy_heartbeat *out,
+                                 struct err *err);
+void deploy_agent_heartbeat_fini(struct deploy_heartbeat *h);
+char *deploy_agent_heartbeat_format(const struct deploy_heartbeat *h);
 
 #endif /* PROTOCOL_DEPLOY_AGENT_H */

@@ -122,14 +122,15 @@ struct deploy_config {
  * deployment_config_builtin() gives their meaning): AllAtOnce HOST_COUNT 0, HalfAtATime
  * FLEET_PERCENT 50, OneAtATime HOST_COUNT 1 as listed by get-deployment-config. */
 #define DEPLOY_CONFIG_NBUILTINS 3
-extern const struct deploy_config deploy_config_builtins[DEPLOY_CONFIG_NBUILTINS];
+extern const struct deploy_config deploy_group_config_builtins[DEPLOY_CONFIG_NBUILTINS];
 #define DEPLOY_CONFIG_DEFAULT "CodeDeployDefault.OneAtATime"
 
-int deploy_config_parse(const char *json, size_t len, struct deploy_config *out, struct err *err);
-void deploy_config_fini(struct deploy_config *c);
+int deploy_group_config_parse(const char *json, size_t len, struct deploy_config *out,
+                              struct err *err);
+void deploy_group_config_fini(struct deploy_config *c);
 /* {"deploymentConfigInfo":{"deploymentConfigName", "minimumHealthyHosts":{"type","value"}}} */
-char *deploy_config_format(const struct deploy_config *c);
+char *deploy_group_config_format(const struct deploy_config *c);
 /* Request body as the CLI sends it (no wrapper). */
-char *deploy_config_request_format(const struct deploy_config *c);
+char *deploy_group_config_request_format(const struct deploy_config *c);
 
 #endif /* PROTOCOL_DEPLOY_GROUP_H */

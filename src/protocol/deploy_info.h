@@ -81,10 +81,10 @@ struct deploy_create_request {
     bool ignore_application_stop_failures;
     int auto_rollback_override; /* -1 none, 0, 1 */
 };
-int deploy_create_request_parse(const char *json, size_t len, struct deploy_create_request *out,
-                                struct err *err);
-void deploy_create_request_fini(struct deploy_create_request *r);
-char *deploy_create_request_format(const struct deploy_create_request *r);
+int deploy_info_request_parse(const char *json, size_t len, struct deploy_create_request *out,
+                              struct err *err);
+void deploy_info_request_fini(struct deploy_create_request *r);
+char *deploy_info_request_format(const struct deploy_create_request *r);
 
 /* One lifecycle event of one instance in one deployment. */
 struct deploy_event {
@@ -115,11 +115,11 @@ struct deploy_instance_summaries {
 };
 /* {"instanceSummary":{…}} for one, {"instancesList":[names], *"instanceSummaries":[…]} for a
  * list. The parse accepts either shape (n is 1 for the single one). */
-char *deploy_instance_summary_format(const struct deploy_instance_summary *s);
-char *deploy_instance_summaries_format(const struct deploy_instance_summary *items, size_t n);
-int deploy_instance_summaries_parse(const char *json, size_t len,
-                                    struct deploy_instance_summaries *out, struct err *err);
-void deploy_instance_summaries_fini(struct deploy_instance_summaries *l);
+char *deploy_info_instance_format(const struct deploy_instance_summary *s);
+char *deploy_info_instances_format(const struct deploy_instance_summary *items, size_t n);
+int deploy_info_instances_parse(const char *json, size_t len, struct deploy_instance_summaries *out,
+                                struct err *err);
+void deploy_info_instances_fini(struct deploy_instance_summaries *l);
 
 /* On-premises instances: POST /v1/instances {"instanceName","tags":[{"Key","Value"}],
  * *"target"}; GET /v1/instances → {"instanceInfos":[{"instanceName","tags","registerTime",
@@ -140,11 +140,11 @@ struct deploy_onprem_list {
     size_t n;
 };
 /* Parses a register request (one instance, n == 1) or an instanceInfos list. */
-int deploy_onprem_list_parse(const char *json, size_t len, struct deploy_onprem_list *out,
-                             struct err *err);
-void deploy_onprem_list_fini(struct deploy_onprem_list *l);
-char *deploy_onprem_request_format(const struct deploy_onprem *o);
-char *deploy_onprem_list_format(const struct deploy_onprem *items, size_t n);
+int deploy_info_onprem_list_parse(const char *json, size_t len, struct deploy_onprem_list *out,
+                                  struct err *err);
+void deploy_info_onprem_list_fini(struct deploy_onprem_list *l);
+char *deploy_info_onprem_request_format(const struct deploy_onprem *o);
+char *deploy_info_onprem_list_format(const struct deploy_onprem *items, size_t n);
 
 /* Revisions: POST /v1/applications/{app}/revisions (raw bundle body, header
  * X-Cutover-Bundle-Type: tgz|tar|zip) → {"revisionId":"sha256:…","sha256":…,"bundleType":…,
@@ -158,23 +158,23 @@ struct deploy_revision {
     uint64_t size;
     int64_t register_ms;
 };
-int deploy_revision_parse(const char *json, size_t len, struct deploy_revision *out,
-                          struct err *err);
-void deploy_revision_fini(struct deploy_revision *r);
-char *deploy_revision_format(const struct deploy_revision *r);
+int deploy_info_revision_parse(const char *json, size_t len, struct deploy_revision *out,
+                               struct err *err);
+void deploy_info_revision_fini(struct deploy_revision *r);
+char *deploy_info_revision_format(const struct deploy_revision *r);
 
 /* Applications: POST /v1/applications {"applicationName":"web"};
  * GET → {"applications":["web", …]}. */
-int deploy_application_parse(const char *json, size_t len, struct arena *arena,
-                             const char **name_out, struct err *err);
-char *deploy_application_format(const char *name);
-char *deploy_application_list_format(const char *const *names, size_t n);
+int deploy_info_application_parse(const char *json, size_t len, struct arena *arena,
+                                  const char **name_out, struct err *err);
+char *deploy_info_application_format(const char *name);
+char *deploy_info_application_list_format(const char *const *names, size_t n);
 
 /* {"error":"message", *"code":"DeploymentAlreadyActive", *"deploymentId":…} — every non-2xx
  * answer of the API. <code> and <deployment_id> may be NULL. */
-char *deploy_error_format(const char *code, const char *message, const char *deployment_id);
+char *deploy_info_error_format(const char *code, const char *message, const char *deployment_id);
 /* Extracts "error" (and "deploymentId" if present) into <arena>. Returns 0 or -EINVAL. */
-int deploy_error_parse(const char *json, size_t len, struct arena *arena, const char **message,
-                       const char **deployment_id);
+int deploy_info_error_parse(const char *json, size_t len, struct arena *arena, const char **message,
+                            const char **deployment_id);
 
 #endif /* PROTOCOL_DEPLOY_INFO_H */
