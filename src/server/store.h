@@ -139,8 +139,9 @@ int store_deployment_create(struct store *st, const struct deploy_info *info, ch
                             char *active_out);
 int store_deployment_get(struct store *st, const char *id, struct store_deployment *out);
 
-/* Writes status, error code and message, start/complete times, rollback ids and message,
- * and overview counters from <info> (matched by info->deployment_id). -ENOENT if none. */
+/* Writes status, error code and message, start/complete times, rollback ids and message from
+ * <info> (matched by info->deployment_id). -ENOENT if none. (The overview is computed from the
+ * instances on every _get/_list.) */
 int store_deployment_update(struct store *st, const struct deploy_info *info);
 /* Persists the orchestrator's step (a JSON object text; NULL clears it). */
 int store_deployment_set_step(struct store *st, const char *id, const char *step_json);
