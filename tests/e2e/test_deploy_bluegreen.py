@@ -178,6 +178,16 @@ def test_stop_deployment_ready_option_waits_for_continue(bluegreen):
     time.sleep(2)  # ready and waiting: the replacement gets no traffic
     assert bg.server.deployment(dep2)["status"] == "Ready"
     assert all(v == "v1" for t, _, v in load.snapshot() if t >= t_ready - 0.1)
+    # one active deployment per group: a second one is refused with the running one's id
+    rev3 = bg.release("v3")
+    st, body = bg.server.api("POST", "/v1/deployments",
+                             {"applicationName": "web", "deploymentGroupName": "prod",
+                              "revision": {"revisionId": rev3}})
+    assert st == 409 and body.get("deploymentId") == dep2, (st, body)
+    rc, out = bg.server.deploy("create-deployment", "--application-name", "web",
+                               "--deployment-group-name", "prod", "--revision", rev3,
+                               check=False)
+    assert rc != 0 and dep2 in json.dumps(out), (rc, out)
     bg.server.deploy("continue-deployment", "--deployment-id", dep2)
     assert bg.server.wait_deployment(dep2)["status"] == "Succeeded"
     wait_serving(bg.port, "v2", timeout=5)
