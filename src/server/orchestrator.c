@@ -1444,7 +1444,8 @@ alarm_fired(struct orch *o, const char *id, const struct orch_alarm *a, double v
     char msg[300];
 
     if (ctx_load(o, id, &c) == 0 &&
-        !deployment_status_is_terminal((enum deployment_status)c.dep.info.status)) {
+        !deployment_status_is_terminal((enum deployment_status)c.dep.info.status) &&
+        deployment_step_watches_alarms(&c.plan, c.step)) {
         snprintf(msg, sizeof(msg), "alarm %s: %s of %s is %.4g, above %.4g over %llu ms", a->name,
                  deployment_metric_name(a->a.metric), a->group, value, a->a.threshold,
                  (unsigned long long)a->a.window_ms);
@@ -1532,6 +1533,10 @@ advance(struct orch *o, const char *id)
     }
     c.od->is_seen = true;
     if (deployment_status_is_terminal((enum deployment_status)c.dep.info.status) || c.od->is_busy) {
+        ctx_fini(&c);
+        return;
+    }
+    if (c.step != DEPLOYMENT_STEP_ROLLBACK_TRAFFIC && proxy_gave_up(&c)) {
         ctx_fini(&c);
         return;
     }
