@@ -23,6 +23,8 @@ struct notify {
     uv_loop_t *loop;
     unsigned pending; /* deliveries alive */
     uint64_t delivered, dropped;
+    unsigned attempts;       /* per delivery */
+    uint64_t first_retry_ms; /* the first backoff; doubles */
     bool is_closing;
     struct delivery *head; /* waiting or sending */
 };
@@ -35,6 +37,7 @@ struct delivery {
     char *url;  /* owned */
     char *body; /* owned */
     unsigned attempt;
+    unsigned max_attempts;
     uint64_t delay_ms;
     bool is_sending;
     bool is_closing;
@@ -49,7 +52,16 @@ notify_new(uv_loop_t *loop)
     struct notify *n = mem_calloc(1, sizeof(*n));
 
     n->loop = loop;
+    n->attempts = NOTIFY_ATTEMPTS;
+    n->first_retry_ms = NOTIFY_FIRST_RETRY_MS;
     return n;
+}
+
+void
+notify_set_policy(struct notify *n, unsigned attempts, uint64_t first_retry_ms)
+{
+    n->attempts = attempts > 0 ? attempts : 1;
+    n->first_retry_ms = first_retry_ms;
 }
 
 static void
@@ -125,7 +137,7 @@ on_post_done(uv_work_t *w, int status)
         delivery_close(d);
         return;
     }
-    if (n->is_closing || d->attempt >= NOTIFY_ATTEMPTS) {
+    if (n->is_closing || d->attempt >= d->max_attempts) {
         log_warn("webhook %s: giving up after %u attempts: %s", d->url, d->attempt, d->msg);
         n->dropped++;
         delivery_close(d);
@@ -166,7 +178,8 @@ notify_send(struct notify *n, const char *url, char *body)
     d->n = n;
     d->url = mem_strdup(url);
     d->body = body;
-    d->delay_ms = NOTIFY_FIRST_RETRY_MS;
+    d->delay_ms = n->first_retry_ms;
+    d->max_attempts = n->attempts;
     d->work.data = d;
     uv_timer_init(n->loop, &d->timer);
     d->timer.data = d;

@@ -17,8 +17,11 @@
 
 struct notify;
 
-/* Creates the sender on <loop>. */
+/* Creates the sender on <loop> (NOTIFY_ATTEMPTS, NOTIFY_FIRST_RETRY_MS). */
 struct notify *notify_new(uv_loop_t *loop);
+
+/* Overrides the retry policy for deliveries queued from now on (tests; attempts >= 1). */
+void notify_set_policy(struct notify *n, unsigned attempts, uint64_t first_retry_ms);
 
 /* Queues one delivery of <body> (taken: malloc'd JSON) to <url>. Never fails. */
 void notify_send(struct notify *n, const char *url, char *body);
