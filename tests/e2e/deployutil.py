@@ -32,7 +32,10 @@ ACTIVE = ("Created", "Queued", "InProgress", "Ready")
 class Server:
     """`cutover server init --data DIR` then `cutover server -c DIR/server.yaml` on a free port."""
 
-    def __init__(self, procs, binary, tmp_path, name="server", yaml_extra=""):
+    # short heartbeats so a silent agent is noticed quickly (server.yaml keys)
+    DEFAULTS = {"heartbeat_interval": "1s", "heartbeat_timeout": "5s"}
+
+    def __init__(self, procs, binary, tmp_path, name="server", settings=None):
         self.procs = procs
         self.binary = binary
         self.data = tmp_path / name
@@ -48,7 +51,11 @@ class Server:
         self.port = free_port()
         text, n = re.subn(r"127\.0\.0\.1:9900", f"127.0.0.1:{self.port}", text)
         assert n >= 1, f"server.yaml does not name 127.0.0.1:9900:\n{text}"
-        self.conf.write_text(text + yaml_extra)
+        for key, value in {**self.DEFAULTS, **(settings or {})}.items():
+            text, n = re.subn(rf"^{key}:.*$", f"{key}: {value}", text, flags=re.M)
+            if n == 0:
+                text += f"\n{key}: {value}\n"
+        self.conf.write_text(text)
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.start()
@@ -418,9 +425,9 @@ class BlueGreen:
     """Server, proxy (listener web: blue 100 / green 0), one agent per fleet host (blue-1…,
     green-1…), application "web" and group "prod" from group_json(**group)."""
 
-    def __init__(self, procs, binary, tmp_path, hosts=1, server_yaml="", **group):
+    def __init__(self, procs, binary, tmp_path, hosts=1, server_settings=None, **group):
         self.tmp = tmp_path
-        self.server = Server(procs, binary, tmp_path, yaml_extra=server_yaml)
+        self.server = Server(procs, binary, tmp_path, settings=server_settings)
         ports = {f"{fleet}-{i + 1}": free_port() for fleet in ("blue", "green")
                  for i in range(hosts)}
         groups = {fleet: [f"127.0.0.1:{p}" for n, p in ports.items() if n.startswith(fleet)]

@@ -12,7 +12,7 @@ import time
 from conftest import wait_for
 from deployutil import BlueGreen, Load, wait_serving
 
-HEARTBEAT_TIMEOUT_S = 15  # server/orchestrator.h: 3 × the agents' 5 s heartbeat
+HEARTBEAT_TIMEOUT_S = 3  # server.yaml heartbeat_timeout, with 1 s heartbeats
 
 
 def kill_session(sid):
@@ -37,7 +37,8 @@ def event_status(server, dep, host, name):
 
 
 def test_agent_killed_mid_hook_is_an_agent_issue_and_reports_code_7(procs, cutover, tmp_path):
-    bg = BlueGreen(procs, cutover, tmp_path)
+    bg = BlueGreen(procs, cutover, tmp_path,
+                   server_settings={"heartbeat_timeout": f"{HEARTBEAT_TIMEOUT_S}s"})
     try:
         bg.deploy_and_wait("v1")
         dep = bg.deploy("v2", START_SLEEP="60")
@@ -111,7 +112,8 @@ def test_server_killed_during_canary_resumes_with_zero_failures(procs, cutover, 
 
 
 def test_server_down_while_hooks_run_loses_no_report(procs, cutover, tmp_path):
-    bg = BlueGreen(procs, cutover, tmp_path)
+    # the server is away for several seconds: a heartbeat timeout longer than that
+    bg = BlueGreen(procs, cutover, tmp_path, server_settings={"heartbeat_timeout": "30s"})
     try:
         bg.deploy_and_wait("v1")
         dep = bg.deploy("v2", START_SLEEP="3")
