@@ -22,13 +22,17 @@
 #include "agent/bundle.h"
 #include "agent/fsops.h"
 #include "agent/lifecycle.h"
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "protocol/deploy_agent.h"
 
 #define DOWNLOAD_ATTEMPTS 4
 #define BUNDLES_KEPT 4
+#define TAIL_LINES 200
+#define TAIL_MAX 4096 /* bytes of log tail sent with a successful event */
 
 /* One command in flight. */
 struct run {
@@ -184,6 +188,36 @@ fetch_bundle(struct run *r, char *path, size_t size, struct err *err)
 
 /* ---- the lifecycle ---- */
 
+/* The lines the scripts of <event> wrote, from the end of the deployment's scripts.log (at most
+ * TAIL_MAX bytes, whole lines), as CodeDeploy's diagnostics.logTail; NULL when there are none. */
+static char *
+event_tail(const char *scripts_log, enum appspec_event event)
+{
+    char marker[96];
+    const char *p, *found = NULL;
+    struct buf b;
+    char *out = NULL;
+
+    buf_init(&b);
+    (void)snprintf(marker, sizeof(marker), "LifecycleEvent - %s\n", appspec_event_name(event));
+    if (scripts_log == NULL || fsutil_tail(scripts_log, TAIL_LINES, &b) != 0 || b.len == 0)
+        goto out;
+    for (p = b.data; (p = strstr(p, marker)) != NULL; p++)
+        found = p;
+    if (found == NULL)
+        goto out;
+    p = found + strlen(marker);
+    if (b.data + b.len - p > TAIL_MAX) {
+        p = b.data + b.len - TAIL_MAX;
+        p += strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
+    }
+    if (*p != '\0')
+        out = strdup(p);
+out:
+    buf_fini(&b);
+    return out;
+}
+
 static void
 on_progress(const struct lifecycle_event_report *ev, const struct lifecycle_script_report *sc,
             void *arg)
@@ -192,7 +226,7 @@ on_progress(const struct lifecycle_event_report *ev, const struct lifecycle_scri
     struct agent_wire_failure f = {0};
     enum deploy_event_status st;
     bool failed, has_next;
-    char *body;
+    char *body, *tail = NULL;
 
     if (sc != NULL) {
         log_info("deployment %s: %s %s: %s", r->cmd->deployment_id, appspec_event_name(ev->event),
@@ -207,9 +241,13 @@ on_progress(const struct lifecycle_event_report *ev, const struct lifecycle_scri
         f.script = r->rep.failed_script;
         f.message = r->rep.error_message;
         f.log_tail = r->rep.log_tail;
+    } else if (ev->nscripts > 0) { /* CodeDeploy's diagnostics of a successful event */
+        f.message = ev->status == LIFECYCLE_FAILED_IGNORED ? "Failed, ignored" : "Succeeded";
+        f.log_tail = tail = event_tail(r->rep.scripts_log, ev->event);
     }
     body = agent_wire_event_body(appspec_event_name(ev->event), st, r->event_start_ms,
-                                 deploy_time_now_ms(), failed ? &f : NULL);
+                                 deploy_time_now_ms(), failed || ev->nscripts > 0 ? &f : NULL);
+    free(tail);
     while (r->next < r->o.nevents && r->o.events[r->next] != ev->event)
         r->next++;
     r->next++;

@@ -16,7 +16,8 @@ struct err;
 
 #define AGENT_WIRE_MAX_TAGS 32
 
-/* What went wrong in a failed event (all borrowed, any may be NULL). */
+/* An event's diagnostics: what went wrong in a failed event, or the log tail of a successful
+ * one (code 0). Strings borrowed, any may be NULL. */
 struct agent_wire_failure {
     int code;            /* hook_run outcome code: 1..7 (7: interrupted by an agent restart) */
     const char *script;  /* the failing script's location */
@@ -32,8 +33,9 @@ bool agent_wire_event_status(enum lifecycle_status st, enum deploy_event_status 
  * 3 ScriptTimedOut, 4 ScriptFailed, anything else UnknownError. */
 enum deploy_diag_code agent_wire_diag_code(int code);
 
-/* The JSON body of POST /v1/agent/commands/{id}/events (malloc'd). <failure> is NULL unless
- * status is Failed, or for a Succeeded event whose failure was ignored. */
+/* The JSON body of POST /v1/agent/commands/{id}/events (malloc'd). <diag> (may be NULL: no
+ * diagnostics) fills "diagnostics": errorCode from its code (0: "Success"), scriptName,
+ * message, logTail, exitCode. */
 char *agent_wire_event_body(const char *event, enum deploy_event_status status, int64_t start_ms,
                             int64_t end_ms, const struct agent_wire_failure *failure);
 
