@@ -9,6 +9,7 @@
 #include "cli/cli_proxy.h"
 #include "common/err.h"
 #include "proxy/proxy.h"
+#include "server/server.h"
 #include "supervisor/supervisor.h"
 
 static int version_main(int argc, char **argv);
@@ -22,6 +23,7 @@ static const struct subcommand {
     {"proxy", proxy_main, "reverse proxy and load balancer (the ALB role)"},
     {"supervise", supervisor_main, "run N app workers, reload gracefully (the PM2 role)"},
     {"apps", cli_apps_main, "command-line client for the supervisor"},
+    {"server", server_main, "control plane: API, state, orchestration (the CodeDeploy role)"},
     {"agent", agent_main, "host agent: runs deployments from the server on this host"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
     {"version", version_main, "print the version"},

@@ -343,14 +343,18 @@ on_head(void *ud, struct http1_head *head)
     struct hs_conn *c = ud;
     struct http_server *s = c->srv;
     struct http_server_req *r = req_new(c);
+    enum http_server_body_mode mode;
 
     c->req = r;
     r->head = head;
     r->path = mem_strndup(head->target, strcspn(head->target, "?"));
     c->keep_alive = head->keep_alive;
-    r->mode = s->cb.on_head != NULL ? s->cb.on_head(r, s->cb.ud) : HTTP_SERVER_BODY_BUFFER;
-    if (r->mode == HTTP_SERVER_BODY_REJECT)
-        return HTTP1_ABORT; /* the handler responded: c->req is already NULL */
+    mode = s->cb.on_head != NULL ? s->cb.on_head(r, s->cb.ud) : HTTP_SERVER_BODY_BUFFER;
+    if (mode == HTTP_SERVER_BODY_REJECT) {
+        ASSERT(c->req == NULL); /* the handler responded, which freed <r> */
+        return HTTP1_ABORT;
+    }
+    r->mode = mode;
     if (r->mode == HTTP_SERVER_BODY_BUFFER && head->framing == HTTP1_BODY_LENGTH &&
         head->content_length > s->conf.max_body) {
         r->too_large = true;

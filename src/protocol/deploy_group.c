@@ -26,7 +26,7 @@
             return rc_;                                                                            \
     } while (0)
 
-const struct deploy_config deploy_group_config_builtins[DEPLOY_CONFIG_NBUILTINS] = {
+static const struct deploy_config builtins[DEPLOY_CONFIG_NBUILTINS] = {
     {.name = "CodeDeployDefault.AllAtOnce",
      .min_healthy_type = DEPLOY_MIN_HEALTHY_HOST_COUNT,
      .min_healthy_value = 0},
@@ -47,6 +47,12 @@ const struct deploy_config deploy_group_config_builtins[DEPLOY_CONFIG_NBUILTINS]
             return err_set(err, -EINVAL, "%s.%s: '%s' (expected %s)", (path), (key), s_,           \
                            (expected));                                                            \
     } while (0)
+
+const struct deploy_config *
+deploy_group_config_builtin(size_t i)
+{
+    return i < DEPLOY_CONFIG_NBUILTINS ? &builtins[i] : NULL;
+}
 
 static int
 parse_tag(json_t *o, struct arena *a, struct deploy_tag *t, const char *path, struct err *err)
@@ -549,4 +555,13 @@ char *
 deploy_group_config_request_format(const struct deploy_config *c)
 {
     return deploy_json_dump(config_json(c));
+}
+
+char *
+deploy_group_id_format(const char *group_id)
+{
+    json_t *o = json_object();
+
+    deploy_json_set_str(o, "deploymentGroupId", group_id);
+    return deploy_json_dump(o);
 }

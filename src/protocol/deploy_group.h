@@ -106,6 +106,8 @@ void deploy_group_fini(struct deploy_group *g);
  * "deploymentGroupId": id>}. <group_json> is the text that parsed; returns a malloc'd string
  * or NULL if <group_json> is not a JSON object. */
 char *deploy_group_info_format(const char *group_json, const char *group_id);
+/* The answer to create/update-deployment-group: {"deploymentGroupId":"<uuid>"}. */
+char *deploy_group_id_format(const char *group_id);
 /* {"deploymentGroups":["prod", …]} */
 char *deploy_group_list_format(const char *application_name, const char *const *names, size_t n);
 
@@ -122,7 +124,8 @@ struct deploy_config {
  * deployment_config_builtin() gives their meaning): AllAtOnce HOST_COUNT 0, HalfAtATime
  * FLEET_PERCENT 50, OneAtATime HOST_COUNT 1 as listed by get-deployment-config. */
 #define DEPLOY_CONFIG_NBUILTINS 3
-extern const struct deploy_config deploy_group_config_builtins[DEPLOY_CONFIG_NBUILTINS];
+/* Built-in config <i> (0..DEPLOY_CONFIG_NBUILTINS-1), or NULL. */
+const struct deploy_config *deploy_group_config_builtin(size_t i);
 #define DEPLOY_CONFIG_DEFAULT "CodeDeployDefault.OneAtATime"
 
 int deploy_group_config_parse(const char *json, size_t len, struct deploy_config *out,

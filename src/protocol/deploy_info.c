@@ -722,3 +722,73 @@ deploy_info_error_parse(const char *json, size_t len, struct arena *arena, const
     json_decref(root);
     return rc;
 }
+
+/* ---- ids and stop ---- */
+
+char *
+deploy_info_id_format(const char *deployment_id)
+{
+    json_t *o = json_object();
+
+    deploy_json_set_str(o, "deploymentId", deployment_id);
+    return deploy_json_dump(o);
+}
+
+int
+deploy_info_id_parse(const char *json, size_t len, struct arena *arena, const char **id,
+                     struct err *err)
+{
+    json_t *root = deploy_json_load(json, len, "response", err);
+    int rc;
+
+    if (root == NULL)
+        return -EINVAL;
+    rc = deploy_json_str(root, "deploymentId", true, arena, id, "response", err);
+    json_decref(root);
+    return rc;
+}
+
+int
+deploy_info_stop_parse(const char *json, size_t len, int *auto_rollback, struct err *err)
+{
+    static const char *const keys[] = {"autoRollbackEnabled"};
+    json_t *root;
+    bool v = false;
+    int rc;
+
+    *auto_rollback = -1;
+    if (len == 0)
+        return 0;
+    if ((root = deploy_json_load(json, len, "request", err)) == NULL)
+        return -EINVAL;
+    if ((rc = deploy_json_strict(root, keys, 1, "request", err)) == 0 &&
+        json_object_get(root, "autoRollbackEnabled") != NULL &&
+        (rc = deploy_json_bool(root, "autoRollbackEnabled", &v, "request", err)) == 0)
+        *auto_rollback = v;
+    json_decref(root);
+    return rc;
+}
+
+char *
+deploy_info_stop_format(int auto_rollback)
+{
+    json_t *o = json_object();
+
+    if (auto_rollback >= 0)
+        deploy_json_set_bool(o, "autoRollbackEnabled", auto_rollback == 1);
+    return deploy_json_dump(o);
+}
+
+char *
+deploy_info_server_init_format(const char *config, const char *database, const char *admin,
+                               const char *enroll, const char *listen)
+{
+    json_t *o = json_object();
+
+    deploy_json_set_str(o, "config", config);
+    deploy_json_set_str(o, "database", database);
+    deploy_json_set_str(o, "adminTokenFile", admin);
+    deploy_json_set_str(o, "enrollTokenFile", enroll);
+    deploy_json_set_str(o, "listen", listen);
+    return deploy_json_dump(o);
+}

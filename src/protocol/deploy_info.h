@@ -67,6 +67,14 @@ char *deploy_info_format(const struct deploy_info *d);
 /* {"deployments":["d-…", …]} */
 char *deploy_info_list_format(const char *const *ids, size_t n);
 
+/* The answer to create-deployment: {"deploymentId":"d-…"}. */
+char *deploy_info_id_format(const char *deployment_id);
+int deploy_info_id_parse(const char *json, size_t len, struct arena *arena, const char **id,
+                         struct err *err);
+/* stop-deployment body: {"autoRollbackEnabled":true|false}; absent or empty body: -1. */
+int deploy_info_stop_parse(const char *json, size_t len, int *auto_rollback, struct err *err);
+char *deploy_info_stop_format(int auto_rollback);
+
 /* POST /v1/deployments: {"applicationName","deploymentGroupName","revision":{"revisionId"},
  *   "deploymentConfigName" (optional: the group's), "description", "fileExistsBehavior",
  *   "ignoreApplicationStopFailures", "autoRollbackConfiguration":{"enabled"}} */
@@ -169,6 +177,11 @@ int deploy_info_application_parse(const char *json, size_t len, struct arena *ar
                                   const char **name_out, struct err *err);
 char *deploy_info_application_format(const char *name);
 char *deploy_info_application_list_format(const char *const *names, size_t n);
+
+/* `cutover server init --output json`: {"config","database","adminTokenFile","enrollTokenFile",
+ * "listen"}. */
+char *deploy_info_server_init_format(const char *config, const char *database, const char *admin,
+                                     const char *enroll, const char *listen);
 
 /* {"error":"message", *"code":"DeploymentAlreadyActive", *"deploymentId":…} — every non-2xx
  * answer of the API. <code> and <deployment_id> may be NULL. */

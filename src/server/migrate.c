@@ -3,7 +3,7 @@
  * (readable with the sqlite3 shell). */
 #include "server/migrate.h"
 
-const char *const migrate_steps[] = {
+static const char *const steps[] = {
     /* 1: the first schema */
     "CREATE TABLE applications (\n"
     "  name TEXT PRIMARY KEY,\n"
@@ -113,4 +113,14 @@ const char *const migrate_steps[] = {
     "CREATE INDEX commands_by_deployment ON commands(deployment_id);\n",
 };
 
-const size_t migrate_nsteps = sizeof(migrate_steps) / sizeof(migrate_steps[0]);
+size_t
+migrate_count(void)
+{
+    return sizeof(steps) / sizeof(steps[0]);
+}
+
+const char *
+migrate_script(size_t version)
+{
+    return version >= 1 && version <= migrate_count() ? steps[version - 1] : NULL;
+}

@@ -8,8 +8,9 @@
 
 #include <stddef.h>
 
-/* SQL scripts, index 0 = migration 1. */
-extern const char *const migrate_steps[];
-extern const size_t migrate_nsteps;
+/* The number of migrations (= the latest schema version). */
+size_t migrate_count(void);
+/* The SQL script of migration <version> (1..migrate_count()). */
+const char *migrate_script(size_t version);
 
 #endif /* SERVER_MIGRATE_H */

@@ -232,14 +232,14 @@ migrate_to_latest(struct store *st, struct err *err)
 
     if ((rc = schema_version(st, &version)) != 0)
         return err_set(err, rc, "cannot read the schema version");
-    if ((size_t)version > migrate_nsteps)
+    if ((size_t)version > migrate_count())
         return err_set(err, -EINVAL,
                        "schema version %d is newer than this binary knows (%zu): upgrade cutover",
-                       version, migrate_nsteps);
-    for (size_t v = (size_t)version; v < migrate_nsteps; v++) {
+                       version, migrate_count());
+    for (size_t v = (size_t)version; v < migrate_count(); v++) {
         if ((rc = store_begin(st)) != 0)
             return err_set(err, rc, "cannot begin migration %zu", v + 1);
-        rc = exec_script(st, migrate_steps[v], err);
+        rc = exec_script(st, migrate_script(v + 1), err);
         if (rc == 0)
             rc = run(st, prep(st, "INSERT INTO schema_version VALUES (?)", "d", (int)v + 1));
         if ((rc = finish(st, rc)) != 0)

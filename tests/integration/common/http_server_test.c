@@ -364,6 +364,28 @@ parked_request_is_answered_later(void **state)
 }
 
 static void
+client_reject(struct fixture *f)
+{
+    static const char req[] = "POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody"
+                              "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    exchange(f, req, sizeof(req) - 1);
+}
+
+static void
+handler_can_answer_from_the_head_and_the_connection_closes(void **state)
+{
+    struct fixture *f = *state;
+
+    start_server(f, NULL, NULL);
+    run_client(f, client_reject);
+    assert_non_null(f->result.data);
+    assert_true(strncmp(f->result.data, "HTTP/1.1 403 ", 13) == 0);
+    assert_non_null(strstr(f->result.data, "Connection: close"));
+    assert_int_equal(count(f->result.data, "HTTP/1.1"), 1); /* the unread body ends the conn */
+}
+
+static void
 client_hang_then_leave(struct fixture *f)
 {
     static const char req[] = "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -515,6 +537,8 @@ main(void)
         cmocka_unit_test_setup_teardown(body_over_the_limit_is_413, setup, teardown),
         cmocka_unit_test_setup_teardown(streamed_body_passes_the_buffer_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(parked_request_is_answered_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(handler_can_answer_from_the_head_and_the_connection_closes,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(client_leaving_aborts_its_parked_request, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_request_is_400_and_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_serves_https_with_the_configured_certificate, setup,
