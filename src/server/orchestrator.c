@@ -634,8 +634,12 @@ start_forward(struct ctx *c, enum op_kind kind, const char *original, const char
         fw[0].target_group = original;
         fw[1].target_group = replacement;
     }
-    log_info("deployment %s: listener %s: %s=%u%s%s", c->dep.info.deployment_id, listener,
-             fw[0].target_group, fw[0].weight, n == 2 ? " " : "", n == 2 ? replacement : "");
+    if (n == 2)
+        log_info("deployment %s: listener %s: %s=%u %s=%u", c->dep.info.deployment_id, listener,
+                 fw[0].target_group, fw[0].weight, fw[1].target_group, fw[1].weight);
+    else
+        log_info("deployment %s: listener %s: %s=%u", c->dep.info.deployment_id, listener,
+                 fw[0].target_group, fw[0].weight);
     if (traffic_set_forward(c->o->loop, c->od->admin, listener, fw, n, on_op_done, op) < 0) {
         struct traffic_result r = {.status = -EINVAL};
         str_copy(r.msg, "bad proxy admin address", sizeof(r.msg));
@@ -778,6 +782,7 @@ fleet_install(struct ctx *c, enum deployment_role role, size_t batch,
     enum deploy_instance_type type = role_type(role);
     const char *group = role == DEPLOYMENT_ROLE_IN_PLACE ? fleet_group(c, false) : NULL;
     enum deployment_decision dec;
+    bool has_reason = false;
     size_t nstart;
 
     for (size_t i = 0; i < c->hosts.n; i++) {
@@ -793,6 +798,9 @@ fleet_install(struct ctx *c, enum deployment_role role, size_t batch,
                              done_status == DEPLOY_INSTANCE_READY ? "InstanceReady"
                                                                   : "InstanceSuccess");
             } else if (v == HOST_FAILED) {
+                if (!has_reason)
+                    *why = r; /* this tick's reason: the rows above may not show it yet */
+                has_reason = true;
                 h->status = DEPLOY_INSTANCE_FAILED;
                 set_instance(c, h->instance_id, DEPLOY_INSTANCE_FAILED, "InstanceFailure");
             }
@@ -805,8 +813,10 @@ fleet_install(struct ctx *c, enum deployment_role role, size_t batch,
             cnt.in_progress++;
             break;
         case DEPLOY_INSTANCE_FAILED:
-            if (cnt.failed++ == 0)
+            if (!has_reason)
                 reason_of(h, why);
+            has_reason = true;
+            cnt.failed++;
             break;
         case DEPLOY_INSTANCE_SUCCEEDED:
         case DEPLOY_INSTANCE_READY:
