@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "agent/local.h"
 #include "cli/cli_apps.h"
+#include "cli/cli_deploy.h"
 #include "cli/cli_proxy.h"
 #include "common/err.h"
 #include "proxy/proxy.h"
@@ -24,6 +25,7 @@ static const struct subcommand {
     {"supervise", supervisor_main, "run N app workers, reload gracefully (the PM2 role)"},
     {"apps", cli_apps_main, "command-line client for the supervisor"},
     {"server", server_main, "control plane: API, state, orchestration (the CodeDeploy role)"},
+    {"deploy", cli_deploy_main, "command-line client for the server (aws deploy verbs)"},
     {"agent", agent_main, "host agent: runs deployments from the server on this host"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
     {"version", version_main, "print the version"},
