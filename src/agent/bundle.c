@@ -290,10 +290,12 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
     bool wrapped_has_spec = false;
 
     for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->paths[i], appspec_name) == 0)
+            return 0; /* wherever it comes in the archive, not only before a second top name */
+    }
+    for (size_t i = 0; i < s->n; i++) {
         const char *p = s->paths[i];
         size_t len = strcspn(p, "/");
-        if (strcmp(p, appspec_name) == 0)
-            return 0;
         if (len == 0)
             continue;
         if (top == NULL) {

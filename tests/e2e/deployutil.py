@@ -253,7 +253,7 @@ def kill_apps(agents):
 
 # ---- the proxy ----------------------------------------------------------------------------
 
-HEALTH = {"path": "/health", "interval": "1s", "timeout": "1s", "healthy_threshold": 2,
+HEALTH = {"path": "/health", "interval": "1s", "timeout": "500ms", "healthy_threshold": 2,
           "unhealthy_threshold": 2, "matcher": "200-399"}
 
 

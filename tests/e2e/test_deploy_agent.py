@@ -52,3 +52,20 @@ def test_agent_started_before_the_server_registers_when_it_comes(procs, cutover,
     wait_for(lambda: "registered as early" in agent.output(), 40, what="registration")
     st, body = server.api("GET", "/v1/instances")
     assert st == 200 and "early" in [i["instanceName"] for i in body["instanceInfos"]], body
+
+
+def test_appspec_after_other_top_level_entries_is_found(cutover, tmp_path):
+    """Regression: `tar czf b.tgz -C DIR .` may list appspec.yml after other top-level names
+    (./release.env, ./app/…); the bundle is still unwrapped correctly, not refused."""
+    import tarfile
+    src = tmp_path / "src"
+    (src / "app").mkdir(parents=True)
+    (src / "app" / "x.txt").write_text("x\n")
+    (src / "release.env").write_text("VERSION=v1\n")
+    (src / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    bundle = tmp_path / "b.tgz"
+    with tarfile.open(bundle, "w:gz") as t:
+        for name in ("release.env", "app", "appspec.yml"):
+            t.add(src / name, arcname=f"./{name}")
+    r = run([cutover, "local", "-l", str(bundle), "--check"])
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r
