@@ -74,7 +74,7 @@ def test_time_based_canary_holds_ten_percent_then_shifts_all(bluegreen):
     # inside the canary interval (trimmed by 0.5 s at both ends for the switch itself)
     during = load.versions(t_canary + 0.5, t_canary + 3.5)
     total = during.get("v1", 0) + during.get("v2", 0)
-    assert total >= 300, during
+    assert total >= 100, during
     share = during.get("v2", 0) / total
     assert 0.08 <= share <= 0.12, f"canary share {share:.3f} ({during})"
     # then 100%: the last v1 answer comes before the end of the run, and v2 is all after it

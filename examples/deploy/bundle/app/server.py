@@ -33,6 +33,8 @@ def main():
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = 65536  # one write per response (flushed after each request), and
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between head and body
 
         def log_message(self, *a):
             pass
