@@ -60,10 +60,14 @@ def test_agent_killed_mid_hook_is_an_agent_issue_and_reports_code_7(procs, cutov
         agent.start()
         wait_for(lambda: "interrupted by an agent restart" in agent.output(), 15,
                  what="the restarted agent reporting the interrupted event")
+        rb = info.get("rollbackInfo", {}).get("rollbackDeploymentId")
+        if rb:  # the automatic rollback may run on the restarted agent too: let it end
+            assert bg.server.wait_deployment(rb, timeout=60)["status"] == "Succeeded"
         outbox = agent.root / "agent-state" / "outbox"
         wait_for(lambda: not [f for f in os.listdir(outbox) if not f.endswith(".tmp")], 15,
                  what="the outbox delivered")
-        assert not (agent.root / "agent-state" / "running").exists()
+        wait_for(lambda: not (agent.root / "agent-state" / "running").exists(), 15,
+                 what="no command running")
         assert "level=error" not in agent.output().split("interrupted by an agent restart")[1]
     finally:
         bg.close()
