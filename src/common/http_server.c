@@ -532,6 +532,8 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     if (c->state == HS_CLOSING)
         return;
+    if (c->state == HS_READING) /* an inactivity timeout: a long upload that moves is fine */
+        uv_timer_start(&c->timer, on_timer, c->srv->conf.read_timeout_ms, 0);
     if (c->pending.len > HS_MAX_PENDING_INPUT && c->state != HS_READING)
         uv_read_stop(&c->h.stream); /* pipelining flood while handling: back-pressure */
     if (c->peer_closed && c->state == HS_HANDLING) {

@@ -46,7 +46,7 @@ struct http_server_callbacks {
 struct http_server_conf {
     size_t max_body;           /* buffered body limit, 0: 1 MiB; beyond → 413 */
     uint64_t idle_timeout_ms;  /* keep-alive connection without a request, 0: 30 s */
-    uint64_t read_timeout_ms;  /* head + body must arrive within this, 0: 30 s */
+    uint64_t read_timeout_ms;  /* no byte for this long while reading a request (408), 0: 30 s */
     size_t max_connections;    /* beyond: accept and close at once, 0: 1024 */
     const char *tls_cert_file; /* PEM; NULL with tls_key_file NULL: plain HTTP */
     const char *tls_key_file;  /* PEM */
