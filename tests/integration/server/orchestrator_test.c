@@ -25,7 +25,9 @@
 #include <uv.h>
 
 #include "common/err.h"
+#include "common/addr.h"
 #include "common/http_fetch.h"
+#include "common/http_server.h"
 #include "protocol/deploy_group.h"
 #include "protocol/deploy_info.h"
 #include "protocol/proxy_api.h"
@@ -55,8 +57,11 @@ struct world {
     char dir[64];
     struct host hosts[NHOSTS * 2];
     size_t nhosts;
-    int max_out;       /* in place: most hosts deregistered from "web" at once */
-    bool traffic_load; /* send requests through the listener each agent tick */
+    int max_out;                   /* in place: most hosts deregistered from "web" at once */
+    bool traffic_load;             /* send requests through the listener each agent tick */
+    struct http_server *hooks_srv; /* webhook receiver */
+    int hooks_port;
+    char hooks_seen[1024]; /* triggerEvent values received, space separated */
     bool in_place;
 };
 
@@ -137,9 +142,9 @@ http(const char *method, const char *path, const char *body, struct buf *out, in
     return st;
 }
 
-/* The weight <group> has on listener web now. */
+/* The weight <group> has on <listener> now (-1: not forwarded to). */
 static int
-weight_of(const char *group)
+weight_on(const char *listener, const char *group)
 {
     struct buf b;
     struct proxy_api_listeners ls;
@@ -148,13 +153,19 @@ weight_of(const char *group)
     assert_int_equal(http("GET", "/listeners", NULL, &b, W.admin_port), 200);
     assert_int_equal(proxy_api_listeners_parse(&ls, b.data, b.len, NULL), 0);
     for (size_t i = 0; i < ls.n; i++)
-        for (size_t k = 0; strcmp(ls.items[i].name, "web") == 0 && k < ls.items[i].action.nforward;
-             k++)
+        for (size_t k = 0;
+             strcmp(ls.items[i].name, listener) == 0 && k < ls.items[i].action.nforward; k++)
             if (strcmp(ls.items[i].action.forward[k].target_group, group) == 0)
                 w = (int)ls.items[i].action.forward[k].weight;
     proxy_api_listeners_fini(&ls);
     buf_fini(&b);
     return w;
+}
+
+static int
+weight_of(const char *group)
+{
+    return weight_on("web", group);
 }
 
 /* Targets registered in <group>, not draining. */
@@ -254,6 +265,40 @@ on_agents_tick(uv_timer_t *t)
             http("GET", "/", NULL, NULL, W.web_port);
 }
 
+/* ---- webhooks ---- */
+
+static void
+on_webhook(struct http_server_req *req, void *ud)
+{
+    size_t len = 0;
+    const char *body = http_server_req_body(req, &len);
+    const char *ev = body != NULL ? strstr(body, "\"triggerEvent\":\"") : NULL;
+    size_t used = strlen(W.hooks_seen);
+
+    (void)ud;
+    if (ev != NULL) {
+        ev += strlen("\"triggerEvent\":\"");
+        snprintf(W.hooks_seen + used, sizeof(W.hooks_seen) - used, "%.*s ", (int)strcspn(ev, "\""),
+                 ev);
+    }
+    http_server_respond(req, 200, "application/json", "{}", 2);
+}
+
+static void
+start_webhooks(void)
+{
+    struct http_server_conf conf = {0};
+    struct http_server_callbacks cb = {.on_request = on_webhook};
+    struct addr a;
+    struct err err;
+
+    assert_int_equal(http_server_new(&W.hooks_srv, &W.loop, &conf, &cb, &err), 0);
+    assert_int_equal(addr_parse(&a, "127.0.0.1:1"), 0);
+    ((struct sockaddr_in *)&a.ss)->sin_port = 0; /* any free port */
+    assert_int_equal(http_server_listen(W.hooks_srv, &a, &err), 0);
+    W.hooks_port = http_server_port(W.hooks_srv);
+}
+
 /* ---- setup ---- */
 
 static void
@@ -306,9 +351,10 @@ start_proxy(void)
         "      - {target_group: blue, weight: 100}\n"
         "      - {target_group: green, weight: 0}\n"
         "  app:\n    bind: 127.0.0.1:%d\n    forward: [{target_group: web, weight: 1}]\n"
+        "  test:\n    bind: 127.0.0.1:%d\n    forward: [{target_group: blue, weight: 1}]\n"
         "target_groups:\n  blue:\n%s    targets: []\n  green:\n%s    targets: []\n"
         "  web:\n%s    targets: [",
-        W.admin_port, W.web_port, free_port(), hc, hc, hc);
+        W.admin_port, W.web_port, free_port(), free_port(), hc, hc, hc);
     for (size_t i = 0, k = 0; i < W.nhosts; i++)
         if (strcmp(W.hosts[i].tags_value, "web") == 0)
             n += (size_t)snprintf(conf + n, sizeof(conf) - n, "%s%s", k++ > 0 ? ", " : "",
@@ -330,9 +376,18 @@ create_group(const char *json_template)
     struct err err;
     char id[STORE_ID_MAX];
 
+    char *h;
+
     assert_non_null(mark);
     snprintf(json, sizeof(json), "%.*s%s%s", (int)(mark - json_template), json_template, W.admin,
              mark + strlen("@ADMIN@"));
+    h = strstr(json, "@HOOKS@");
+    if (h != NULL) {
+        char rest[4096];
+        snprintf(rest, sizeof(rest), "%s", h + strlen("@HOOKS@"));
+        snprintf(h, sizeof(json) - (size_t)(h - json), "http://127.0.0.1:%d/hook%s", W.hooks_port,
+                 rest);
+    }
     if (deploy_group_parse(json, strlen(json), "group.json", &g, &err) < 0)
         fail_msg("%s", err.msg);
     assert_int_equal(store_group_create(W.srv.store, &g, json, id), 0);
@@ -357,6 +412,7 @@ world_init(void)
     assert_int_equal(store_application_create(W.srv.store, "web"), 0);
     uv_timer_init(&W.loop, &W.agents);
     uv_timer_start(&W.agents, on_agents_tick, 20, 20);
+    start_webhooks();
 }
 
 static int
@@ -367,6 +423,8 @@ teardown(void **state)
     (void)state;
     orchestrator_stop(&W.srv);
     uv_close((uv_handle_t *)&W.agents, NULL);
+    if (W.hooks_srv != NULL)
+        http_server_close(W.hooks_srv, NULL, NULL);
     for (int i = 0; i < W.nprocs; i++) {
         uv_process_kill(&W.procs[i], SIGKILL);
         uv_close((uv_handle_t *)&W.procs[i], NULL);
@@ -470,8 +528,12 @@ static const char *const bg_group =
     "\"blueGreenFleets\":[{\"tag\":{\"Key\":\"fleet\",\"Value\":\"blue\"},\"targetGroup\":\"blue\"}"
     ","
     "{\"tag\":{\"Key\":\"fleet\",\"Value\":\"green\"},\"targetGroup\":\"green\"}],"
-    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"listener\":\"web\"},"
+    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"listener\":\"web\","
+    "\"testListener\":\"test\"},"
     "\"trafficRoutingConfig\":{\"type\":\"AllAtOnce\"},"
+    "\"triggerConfigurations\":[{\"triggerName\":\"ops\",\"url\":\"@HOOKS@\","
+    "\"triggerEvents\":[\"DeploymentStart\",\"DeploymentSuccess\",\"DeploymentFailure\","
+    "\"DeploymentRollback\",\"InstanceReady\"]}],"
     "\"blueGreenDeploymentConfiguration\":{\"deploymentReadyOption\":{\"actionOnTimeout\":"
     "\"CONTINUE_DEPLOYMENT\"},\"terminateBlueInstancesOnDeploymentSuccess\":{\"action\":"
     "\"KEEP_ALIVE\",\"terminationWaitTimeInMinutes\":\"2s\"}},"
@@ -503,6 +565,19 @@ instance_type_is(const char *dep, const char *name, enum deploy_instance_type wa
     deploy_info_instances_fini(&s);
 }
 
+static bool
+hooks_delivered(void)
+{
+    const char *p = W.hooks_seen;
+    int n = 0;
+
+    while ((p = strstr(p, "DeploymentSuccess")) != NULL) {
+        n++;
+        p++;
+    }
+    return n == 2;
+}
+
 static void
 blue_green_swaps_roles_each_release(void **state)
 {
@@ -518,12 +593,18 @@ blue_green_swaps_roles_each_release(void **state)
     assert_int_equal(registered_in("blue"), 0); /* the original's BlockTraffic deregistered it */
     assert_int_equal(registered_in("green"), 1);
 
+    assert_int_equal(weight_on("test", "green"), 1); /* the test listener saw green first */
     create_deployment(new_revision("b"), d2);
     assert_int_equal(wait_final(d2, 30, NULL), DEPLOY_SUCCEEDED);
+    assert_int_equal(weight_on("test", "blue"), 1);
     instance_type_is(d2, "blue-1", DEPLOY_INSTANCE_TYPE_GREEN);
     instance_type_is(d2, "green-1", DEPLOY_INSTANCE_TYPE_BLUE);
     assert_int_equal(weight_of("blue"), 100);
     assert_int_equal(registered_in("green"), 0);
+    run_until(hooks_delivered, 10, "webhooks");
+    assert_non_null(strstr(W.hooks_seen, "DeploymentStart"));
+    assert_non_null(strstr(W.hooks_seen, "InstanceReady"));
+    assert_null(strstr(W.hooks_seen, "DeploymentFailure"));
 }
 
 static void
@@ -675,6 +756,17 @@ static const char *const in_place_group =
     "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
     "\"healthCheck\":{\"timeout\":\"20s\"}}";
 
+static const char *const in_place_group_rb =
+    "{\"applicationName\":\"web\",\"deploymentGroupName\":\"prod\","
+    "\"deploymentConfigName\":\"CodeDeployDefault.OneAtATime\","
+    "\"deploymentStyle\":{\"deploymentType\":\"IN_PLACE\","
+    "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
+    "\"onPremisesInstanceTagFilters\":[{\"Key\":\"app\",\"Value\":\"web\","
+    "\"Type\":\"KEY_AND_VALUE\"}],"
+    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
+    "\"autoRollbackConfiguration\":{\"enabled\":true,\"events\":[\"DEPLOYMENT_FAILURE\"]},"
+    "\"healthCheck\":{\"timeout\":\"20s\"}}";
+
 static bool
 all_three_healthy(void)
 {
@@ -710,6 +802,45 @@ in_place_one_at_a_time_keeps_the_others_serving(void **state)
     }
 }
 
+static void
+in_place_failure_stops_the_rollout_and_redeploys_the_last_good(void **state)
+{
+    char d1[STORE_ID_MAX], d2[STORE_ID_MAX], rbid[STORE_ID_MAX], good[80];
+    struct store_deployment d;
+    struct deploy_instance_summaries s;
+
+    (void)state;
+    world_init();
+    W.in_place = true;
+    add_host("web-1", "app", "web");
+    add_host("web-2", "app", "web");
+    add_host("web-3", "app", "web");
+    start_proxy();
+    create_group(in_place_group_rb);
+    run_until(all_three_healthy, 20, "three healthy targets");
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    snprintf(good, sizeof(good), "%s", new_revision("a"));
+    create_deployment(good, d1);
+    assert_int_equal(wait_final(d1, 60, NULL), DEPLOY_SUCCEEDED);
+    W.hosts[1].fail_event = "ValidateService";
+    create_deployment(new_revision("b"), d2);
+    assert_int_equal(wait_final(d2, 60, &d), DEPLOY_FAILED);
+    assert_int_equal(d.info.error_code, DEPLOY_ERR_SCRIPT_FAILED);
+    assert_non_null(d.info.rollback_deployment_id);
+    snprintf(rbid, sizeof(rbid), "%s", d.info.rollback_deployment_id);
+    store_deployment_fini(&d);
+    /* the revision stopped at the failed host: the third never started */
+    assert_int_equal(store_target_get(W.srv.store, d2, "web-3", &s), 0);
+    assert_int_equal(s.items[0].status, DEPLOY_INSTANCE_SKIPPED);
+    deploy_info_instances_fini(&s);
+    W.hosts[1].fail_event = NULL;
+    assert_int_equal(wait_final(rbid, 60, &d), DEPLOY_SUCCEEDED);
+    assert_string_equal(d.info.revision_id, good);
+    assert_string_equal(d.info.creator, "rollback");
+    store_deployment_fini(&d);
+    assert_int_equal(healthy_in("web"), NHOSTS);
+}
+
 int
 main(void)
 {
@@ -720,6 +851,8 @@ main(void)
         cmocka_unit_test_teardown(canary_resumes_after_the_orchestrator_stops_mid_split, teardown),
         cmocka_unit_test_teardown(silent_agent_fails_with_agent_issue, teardown),
         cmocka_unit_test_teardown(in_place_one_at_a_time_keeps_the_others_serving, teardown),
+        cmocka_unit_test_teardown(in_place_failure_stops_the_rollout_and_redeploys_the_last_good,
+                                  teardown),
     };
 
     assert_int_equal(http_fetch_global_init(), 0);
