@@ -305,3 +305,83 @@ def test_records_survive_a_restart(procs, cutover, tmp_path):
     assert cli(server, "list-applications").stdout.split() == ["web"]
     st, bundle = server.api("GET", f"/v1/revisions/{rev}/bundle")
     assert st == 200 and hashlib.sha256(bundle).hexdigest() == rev[7:]
+
+
+class FakeAgent(threading.Thread):
+    """Speaks the wire contract: long-polls, reports every event of every command (one may
+    fail), heartbeats. Runs no hooks: this file tests the server and the CLI."""
+
+    def __init__(self, server, token, fail_event=None):
+        super().__init__(daemon=True)
+        self.server, self.token, self.fail_event = server, token, fail_event
+        self.stopped = threading.Event()
+
+    def report(self, cmd, ev, status):
+        now = "2026-11-22T00:00:00.000Z"
+        st, _ = self.server.api("POST", f"/v1/agent/commands/{cmd['commandId']}/events",
+                                {"lifecycleEvent": ev, "status": status, "startTime": now,
+                                 "endTime": now}, token=self.token)
+        assert st == 200
+
+    def run(self):
+        while not self.stopped.is_set():
+            self.server.api("POST", "/v1/agent/heartbeat", {"runningCommandId": None},
+                            token=self.token)
+            st, body = self.server.api("GET", "/v1/agent/commands?waitSeconds=1",
+                                       token=self.token)
+            for cmd in body.get("commands", []) if st == 200 else []:
+                for ev in cmd["events"]:
+                    self.report(cmd, ev, "InProgress")
+                    failed = ev == self.fail_event
+                    self.report(cmd, ev, "Failed" if failed else "Succeeded")
+                    if failed:
+                        break
+
+
+def wait_world(procs, cutover, tmp_path, fail_event=None):
+    server = Server(procs, cutover, tmp_path)
+    agent = FakeAgent(server, register(server, "blue-1", "blue"), fail_event)
+    agent.start()
+    cli(server, "create-application", "--application-name", "web")
+    (tmp_path / "group.json").write_text(json.dumps(in_place_group()))
+    cli(server, "create-deployment-group", "--cli-input-json", f"file://{tmp_path / 'group.json'}")
+    rev = cli(server, "push", "--application-name", "web", "--source",
+              str(make_source(tmp_path))).stdout.strip()
+    return server, agent, rev
+
+
+def test_wait_prints_progress_lines_and_exits_by_outcome(procs, cutover, tmp_path):
+    server, agent, rev = wait_world(procs, cutover, tmp_path)
+    try:
+        r = cli(server, "create-deployment", "--application-name", "web",
+                "--deployment-group-name", "prod", "--revision", rev, "--wait",
+                "--wait-timeout", "60s")
+    finally:
+        agent.stopped.set()
+        agent.join(10)
+    lines = r.stdout.splitlines()
+    dep = lines[0]
+    assert dep.startswith("d-"), r.stdout
+    assert lines[-1] == f"{dep} Succeeded", r.stdout
+    # one timestamped line per change, not a redraw per poll
+    assert any(" blue-1 ValidateService Succeeded" in ln for ln in lines), r.stdout
+    assert len([ln for ln in lines if ln.endswith("blue-1 ValidateService Succeeded")]) == 1
+    assert "\x1b[" not in r.stdout
+
+
+def test_wait_on_a_terminal_redraws_and_fails_with_the_code(procs, cutover, tmp_path):
+    server, agent, rev = wait_world(procs, cutover, tmp_path, fail_event="ValidateService")
+    argv = [cutover, "deploy", "create-deployment", "--application-name", "web",
+            "--deployment-group-name", "prod", "--revision", rev, "--wait", "--server",
+            server.url, "--token", server.admin_token]
+    try:
+        # script(1) gives the CLI a pseudo-terminal; -e passes its exit status through
+        r = subprocess.run(["script", "-qefc", " ".join(argv), "/dev/null"],
+                           capture_output=True, text=True, timeout=90)
+    finally:
+        agent.stopped.set()
+        agent.join(10)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "\x1b[" in r.stdout, "no redraw on a terminal"
+    assert "Failed: SCRIPT_FAILED" in r.stdout, r.stdout
+    assert "ValidX" in r.stdout, r.stdout  # the board: ValidateService failed
