@@ -288,6 +288,24 @@ events_are_idempotent_and_never_regress(void **state)
     assert_int_equal(s.items[0].events[1].diag.exit_code, 4);
     assert_string_equal(s.items[0].events[1].diag.log_tail, "boom\n");
     deploy_info_instances_fini(&s);
+    /* the orchestrator fails a silent agent's running event: InProgress → Failed */
+    {
+        struct deploy_event run = {.name = "BeforeInstall", .status = DEPLOY_EVENT_IN_PROGRESS,
+                                   .start_ms = 500, .diag = {.exit_code = -1}};
+        struct deploy_event dead = {.name = "BeforeInstall", .status = DEPLOY_EVENT_FAILED,
+                                    .end_ms = 900,
+                                    .diag = {.error_code = "AgentIssue", .message = "silent",
+                                             .exit_code = -1}};
+
+        assert_int_equal(store_event_upsert(f->st, id, "green-1", &run), 0);
+        assert_int_equal(store_event_upsert(f->st, id, "green-1", &dead), 0);
+        assert_int_equal(store_target_list(f->st, id, &s), 0);
+        assert_int_equal(s.items[0].events[0].status, DEPLOY_EVENT_FAILED);
+        assert_int_equal(s.items[0].events[0].start_ms, 500);
+        assert_string_equal(s.items[0].events[0].diag.error_code, "AgentIssue");
+        assert_int_equal(s.items[0].events[0].diag.exit_code, -1);
+        deploy_info_instances_fini(&s);
+    }
     assert_int_equal(store_target_overview(f->st, id, &ov), 0);
     assert_int_equal(ov.failed, 1);
     assert_int_equal(ov.pending, 0);
