@@ -290,12 +290,15 @@ events_are_idempotent_and_never_regress(void **state)
     deploy_info_instances_fini(&s);
     /* the orchestrator fails a silent agent's running event: InProgress → Failed */
     {
-        struct deploy_event run = {.name = "BeforeInstall", .status = DEPLOY_EVENT_IN_PROGRESS,
-                                   .start_ms = 500, .diag = {.exit_code = -1}};
-        struct deploy_event dead = {.name = "BeforeInstall", .status = DEPLOY_EVENT_FAILED,
-                                    .end_ms = 900,
-                                    .diag = {.error_code = "AgentIssue", .message = "silent",
-                                             .exit_code = -1}};
+        struct deploy_event run = {.name = "BeforeInstall",
+                                   .status = DEPLOY_EVENT_IN_PROGRESS,
+                                   .start_ms = 500,
+                                   .diag = {.exit_code = -1}};
+        struct deploy_event dead = {
+            .name = "BeforeInstall",
+            .status = DEPLOY_EVENT_FAILED,
+            .end_ms = 900,
+            .diag = {.error_code = "AgentIssue", .message = "silent", .exit_code = -1}};
 
         assert_int_equal(store_event_upsert(f->st, id, "green-1", &run), 0);
         assert_int_equal(store_event_upsert(f->st, id, "green-1", &dead), 0);
