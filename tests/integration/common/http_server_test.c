@@ -434,6 +434,53 @@ malformed_request_is_400_and_closed(void **state)
     assert_non_null(strstr(f->result.data, "Connection: close"));
 }
 
+static void
+client_unix(struct fixture *f)
+{
+    struct http_fetch_opts o = {.method = "GET",
+                                .timeout_ms = 5000,
+                                .out_fd = -1,
+                                .url = "http://localhost/echo?x=unix",
+                                .unix_path = f->cert};
+    struct http_fetch_response resp = {0};
+    struct err err = {0};
+
+    if (http_fetch_do(&o, &resp, &err) == 0) {
+        buf_appendf(&f->result, "%ld %s", resp.status, resp.body.data);
+        http_fetch_response_fini(&resp);
+    } else {
+        buf_appendf(&f->result, "error %s", err.msg);
+    }
+}
+
+static void
+unix_socket_serves_and_replaces_a_stale_socket_file(void **state)
+{
+    struct fixture *f = *state;
+    struct http_server_conf conf = {0};
+    struct http_server_callbacks cb = {.ud = f, .on_request = on_request};
+    struct err err = {0};
+    char spec[160];
+    struct addr a;
+    FILE *stale;
+
+    snprintf(f->tmpdir, sizeof(f->tmpdir), "/tmp/hs-unix-XXXXXX");
+    assert_non_null(mkdtemp(f->tmpdir));
+    snprintf(f->cert, sizeof(f->cert), "%s/api.sock", f->tmpdir); /* the socket path */
+    assert_non_null(stale = fopen(f->cert, "w"));                 /* left by a crash */
+    fclose(stale);
+    snprintf(spec, sizeof(spec), "unix:%s", f->cert);
+    assert_int_equal(addr_parse(&a, spec), 0);
+    assert_int_equal(http_server_new(&f->srv, &f->loop, &conf, &cb, &err), 0);
+    assert_int_equal(http_server_listen(f->srv, &a, &err), 0);
+    assert_int_equal(http_server_port(f->srv), 0);
+    run_client(f, client_unix);
+    assert_non_null(f->result.data);
+    assert_string_equal(f->result.data, "200 GET /echo q=unix body=0");
+    unlink(f->cert);
+    rmdir(f->tmpdir);
+}
+
 /* ---- TLS ---- */
 
 static void
@@ -541,6 +588,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(client_leaving_aborts_its_parked_request, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_request_is_400_and_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(unix_socket_serves_and_replaces_a_stale_socket_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(tls_serves_https_with_the_configured_certificate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(tls_with_a_missing_key_fails_at_start, setup, teardown),
