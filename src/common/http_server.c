@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -726,7 +727,10 @@ http_server_listen(struct http_server *s, const struct addr *a, struct err *err)
         const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
 
         uv_pipe_init(s->loop, &s->listener.pipe, 0);
-        (void)unlink(sun->sun_path);
+        struct stat sb;
+
+        if (lstat(sun->sun_path, &sb) == 0 && S_ISSOCK(sb.st_mode)) /* left by a crash */
+            (void)unlink(sun->sun_path);
         rc = uv_pipe_bind(&s->listener.pipe, sun->sun_path);
     } else {
         uv_tcp_init(s->loop, &s->listener.tcp);

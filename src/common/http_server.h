@@ -58,8 +58,9 @@ struct http_server_conf {
  * with the reason in <err> if they do not load or match. */
 int http_server_new(struct http_server **out, uv_loop_t *loop, const struct http_server_conf *conf,
                     const struct http_server_callbacks *cb, struct err *err);
-/* Binds and listens on <a> (TCP, port 0 picks one, or unix: an existing socket file is
- * replaced). Returns 0 or a negative errno with "<addr>: <reason>" in <err>. */
+/* Binds and listens on <a> (TCP, port 0 picks one, or unix: a stale socket file is replaced,
+ * any other file is left alone and the bind fails). Returns 0 or a negative errno with "<addr>:
+ * <reason>" in <err>. */
 int http_server_listen(struct http_server *s, const struct addr *a, struct err *err);
 /* The bound TCP port (after listen), 0 for unix sockets. */
 int http_server_port(const struct http_server *s);

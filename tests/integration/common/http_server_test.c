@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,6 +32,7 @@
 #include "common/err.h"
 #include "common/http_fetch.h"
 #include "common/http_server.h"
+#include "common/str.h"
 
 struct fixture {
     uv_loop_t loop;
@@ -462,13 +464,16 @@ unix_socket_serves_and_replaces_a_stale_socket_file(void **state)
     struct err err = {0};
     char spec[160];
     struct addr a;
-    FILE *stale;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
 
     snprintf(f->tmpdir, sizeof(f->tmpdir), "/tmp/hs-unix-XXXXXX");
     assert_non_null(mkdtemp(f->tmpdir));
     snprintf(f->cert, sizeof(f->cert), "%s/api.sock", f->tmpdir); /* the socket path */
-    assert_non_null(stale = fopen(f->cert, "w"));                 /* left by a crash */
-    fclose(stale);
+    str_copy(sun.sun_path, f->cert, sizeof(sun.sun_path));        /* a socket left by a crash */
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    close(fd);
     snprintf(spec, sizeof(spec), "unix:%s", f->cert);
     assert_int_equal(addr_parse(&a, spec), 0);
     assert_int_equal(http_server_new(&f->srv, &f->loop, &conf, &cb, &err), 0);
