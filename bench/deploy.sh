@@ -5,8 +5,9 @@
 #     1 s health checks and healthy_threshold 2, no-op hooks for all six scriptable in-place
 #     events, each host's target served by a static backend), RUNS times (default 5): median
 #     total, and the split: agent span (first lifecycle event start → last event end, as the
-#     agents reported them, longest host), health wait (host registered again → healthy in the
-#     proxy, longest host), and the server's own overhead = total − agent span − health wait.
+#     agents reported them, longest host), health wait (host registered again, state initial →
+#     healthy in the proxy, longest host; 0 when the host is re-registered while still draining,
+#     which keeps it healthy), and the server's own overhead = total − agent span − health wait.
 #  2. 100 agents (separate roots) in one group, WITHOUT_TRAFFIC_CONTROL, AllAtOnce, no-op hooks:
 #     time from create-deployment to Succeeded, server CPU seconds and peak RSS (VmHWM) during it.
 #
@@ -14,6 +15,7 @@
 # ratio: its own documentation puts an in-place deployment's fixed overhead in minutes (agent poll
 # interval, instance health evaluation), which is the number to compare the totals with.
 # Usage: bench/deploy.sh [RUNS] [AGENTS]   CUTOVER_BIN defaults to build/cutover (make build);
+# BENCH_HEARTBEAT (default 5s) sets the agents' heartbeat interval; BENCH_KEEP=1 keeps the logs.
 # a release build gives the representative numbers (ASan builds are several times slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,7 @@ AGENTS=${2:-100}
 [ -x "$BIN" ] || { echo "bench/deploy.sh: $BIN not built (make build)" >&2; exit 2; }
 BIN=$(realpath "$BIN")
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/cutover-bench-deploy.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+[ -n "${BENCH_KEEP:-}" ] && echo "work directory (kept): $work" || trap 'rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || true
 
 /usr/bin/python3 - "$BIN" "$work" "$RUNS" "$AGENTS" <<'PY'
@@ -102,14 +104,14 @@ def two_hosts(procs):
     rev = server.push("bench", noop_bundle(tmp / "bundle"))
     rows = []
     for i in range(runs):
-        seen = {}  # target → (first time not healthy, first healthy after that)
+        seen = {}  # target → [registered again (state initial), healthy after that]
         stop = threading.Event()
 
         def watch():
             while not stop.is_set():
                 now = time.time()
                 for t, s in proxy.states("app").items():
-                    if s != "healthy" and t not in seen:
+                    if s == "initial" and t not in seen:
                         seen[t] = [now, None]
                     elif s == "healthy" and t in seen and seen[t][1] is None:
                         seen[t][1] = now
@@ -142,7 +144,11 @@ def two_hosts(procs):
 def many_agents(procs):
     tmp = work / "many"
     tmp.mkdir()
-    server = Server(procs, bin_, tmp)
+    # the production heartbeat by default (5 s; the e2e tests use 1 s); BENCH_HEARTBEAT=1s
+    # is the stress case: 100 heartbeats/s beside the deployment's reports
+    hb = os.environ.get("BENCH_HEARTBEAT", "5s")
+    server = Server(procs, bin_, tmp, settings={"heartbeat_interval": hb,
+                                                "heartbeat_timeout": "15s"})
     agents = []
     for i in range(nagents):
         agents.append(Agent(procs, bin_, tmp, server, f"a{i:03d}", "fleet=many",
@@ -160,7 +166,7 @@ def many_agents(procs):
     took = time.time() - t0
     cpu = proc_cpu_s(pid) - cpu0
     assert info["status"] == "Succeeded", info
-    print(f"{nagents} agents, AllAtOnce: Succeeded in {took:.2f} s; server CPU {cpu:.2f} s "
+    print(f"{nagents} agents (heartbeat {hb}), AllAtOnce: Succeeded in {took:.2f} s; server CPU {cpu:.2f} s "
           f"({100 * cpu / took:.0f}% of one core), RSS {rss0 / 1024:.1f} MiB before, "
           f"{proc_kib(pid, 'VmRSS') / 1024:.1f} MiB after, peak {proc_kib(pid, 'VmHWM') / 1024:.1f} MiB")
 

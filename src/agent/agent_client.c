@@ -21,6 +21,7 @@
 #define DOWNLOAD_TIMEOUT_MS 300000
 
 struct call {
+    struct http_fetch_session *session; /* the calling thread's */
     const char *method;
     const char *path; /* relative to the server, or an absolute URL */
     const char *body; /* NULL: none */
@@ -38,6 +39,8 @@ agent_client_init(struct agent_client *c, const char *server, const char *enroll
     c->cafile = cafile;
     c->register_body = register_body;
     c->heartbeat_s = 5;
+    c->main_session = http_fetch_session_new();
+    c->reporter_session = http_fetch_session_new();
     pthread_mutex_init(&c->lock, NULL);
 }
 
@@ -45,6 +48,8 @@ void
 agent_client_fini(struct agent_client *c)
 {
     pthread_mutex_destroy(&c->lock);
+    http_fetch_session_free(c->main_session);
+    http_fetch_session_free(c->reporter_session);
     explicit_bzero(c->token, sizeof(c->token));
 }
 
@@ -88,7 +93,8 @@ send_once(struct agent_client *c, const struct call *k, const char *token,
                                 .bearer = token,
                                 .cafile = c->cafile,
                                 .timeout_ms = k->timeout_ms,
-                                .out_fd = k->out_fd};
+                                .out_fd = k->out_fd,
+                                .session = k->session};
     int rc;
 
     if (agent_wire_url(url, sizeof(url), c->server, k->path) != 0)
@@ -100,9 +106,13 @@ send_once(struct agent_client *c, const struct call *k, const char *token,
     return rc;
 }
 
+static int register_with(struct agent_client *c, struct http_fetch_session *session,
+                         struct err *err);
+
 /* Registers again when <stale> is still the current token. Called with the lock NOT held. */
 static int
-reregister(struct agent_client *c, const char *stale, struct err *err)
+reregister(struct agent_client *c, struct http_fetch_session *session, const char *stale,
+           struct err *err)
 {
     bool current;
 
@@ -112,7 +122,7 @@ reregister(struct agent_client *c, const char *stale, struct err *err)
     if (!current)
         return 0; /* another thread registered meanwhile */
     log_warn("instance token refused: registering again");
-    return agent_client_register(c, err);
+    return register_with(c, session, err);
 }
 
 static int
@@ -131,7 +141,7 @@ call(struct agent_client *c, const struct call *k, struct http_fetch_response *r
         rc = send_once(c, k, token, resp, err);
         if (rc != -EACCES || attempt > 0)
             break;
-        if ((rc = reregister(c, token, err)) != 0)
+        if ((rc = reregister(c, k->session, token, err)) != 0)
             break;
     }
     explicit_bzero(token, sizeof(token));
@@ -141,9 +151,16 @@ call(struct agent_client *c, const struct call *k, struct http_fetch_response *r
 int
 agent_client_register(struct agent_client *c, struct err *err)
 {
+    return register_with(c, c->main_session, err);
+}
+
+static int
+register_with(struct agent_client *c, struct http_fetch_session *session, struct err *err)
+{
     struct deploy_agent_registered reg;
     struct http_fetch_response resp;
-    struct call k = {.method = "POST",
+    struct call k = {.session = session,
+                     .method = "POST",
                      .path = "/v1/agent/register",
                      .body = c->register_body,
                      .timeout_ms = CALL_TIMEOUT_MS,
@@ -178,7 +195,8 @@ agent_client_poll(struct agent_client *c, uint32_t wait_s, struct deploy_command
 {
     struct http_fetch_response resp;
     char path[64];
-    struct call k = {.method = "GET",
+    struct call k = {.session = c->main_session,
+                     .method = "GET",
                      .path = path,
                      .timeout_ms = (long)wait_s * 1000 + CALL_TIMEOUT_MS,
                      .out_fd = -1};
@@ -196,7 +214,10 @@ int
 agent_client_download(struct agent_client *c, const char *url, const char *path, struct err *err)
 {
     struct http_fetch_response resp;
-    struct call k = {.method = "GET", .path = url, .timeout_ms = DOWNLOAD_TIMEOUT_MS};
+    struct call k = {.session = c->main_session,
+                     .method = "GET",
+                     .path = url,
+                     .timeout_ms = DOWNLOAD_TIMEOUT_MS};
     int rc;
 
     if ((k.out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
@@ -219,8 +240,12 @@ agent_client_post_event(struct agent_client *c, const char *command_id, const ch
 {
     struct http_fetch_response resp;
     char path[256];
-    struct call k = {
-        .method = "POST", .path = path, .body = body, .timeout_ms = CALL_TIMEOUT_MS, .out_fd = -1};
+    struct call k = {.session = c->reporter_session,
+                     .method = "POST",
+                     .path = path,
+                     .body = body,
+                     .timeout_ms = CALL_TIMEOUT_MS,
+                     .out_fd = -1};
     int rc;
 
     if ((size_t)snprintf(path, sizeof(path), "/v1/agent/commands/%s/events", command_id) >=
@@ -236,7 +261,8 @@ agent_client_heartbeat(struct agent_client *c, const char *running_command_id, s
 {
     struct deploy_heartbeat hb;
     struct http_fetch_response resp;
-    struct call k = {.method = "POST",
+    struct call k = {.session = c->reporter_session,
+                     .method = "POST",
                      .path = "/v1/agent/heartbeat",
                      .timeout_ms = CALL_TIMEOUT_MS,
                      .out_fd = -1};

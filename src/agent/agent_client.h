@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /* The host agent's side of the agent ↔ server contract (server-design.md): register, long-poll
  * for commands, download a bundle, post event reports and heartbeats. Blocking calls over
- * common/http_fetch, safe from several threads at once: the instance token is swapped under a
- * lock, and a call refused with 401 re-registers (once per token) before giving up.
+ * common/http_fetch, safe from two threads at once: the main thread (register, poll, download)
+ * and the reporter thread (events, heartbeats) each keep their own connection alive across
+ * calls; the instance token is swapped under a lock, and a call refused with 401 re-registers
+ * (once per token) before giving up.
  *
  * Return convention for every call: 0 done; -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EPROTO,
  * -EIO or -EAGAIN (5xx) for "try again later"; -EACCES (401 after re-registering) and -EPERM
@@ -18,6 +20,7 @@
 
 struct deploy_command_list;
 struct err;
+struct http_fetch_session;
 
 #define AGENT_CLIENT_TOKEN_MAX 512
 
@@ -29,8 +32,10 @@ struct agent_client {
     pthread_mutex_t lock;               /* guards token, heartbeat_s, registrations */
     char token[AGENT_CLIENT_TOKEN_MAX]; /* the instance token; "" before registering */
     char instance_name[128];
-    uint32_t heartbeat_s;   /* from the server */
-    unsigned registrations; /* how many times we registered (tests, logs) */
+    uint32_t heartbeat_s;                        /* from the server */
+    unsigned registrations;                      /* how many times we registered (tests, logs) */
+    struct http_fetch_session *main_session;     /* owned: register, poll, download */
+    struct http_fetch_session *reporter_session; /* owned: events, heartbeats */
 };
 
 /* Prepares <c>; nothing is sent. */

@@ -6,14 +6,39 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "common/err.h"
+#include "common/mem.h"
 
 #define HTTP_FETCH_MAX_BODY (16 * 1024 * 1024)
+
+struct http_fetch_session {
+    CURL *curl; /* owned: reset before each request, which keeps its connection cache */
+};
+
+struct http_fetch_session *
+http_fetch_session_new(void)
+{
+    struct http_fetch_session *s = mem_calloc(1, sizeof(*s));
+
+    if ((s->curl = curl_easy_init()) == NULL)
+        mem_oom();
+    return s;
+}
+
+void
+http_fetch_session_free(struct http_fetch_session *s)
+{
+    if (s == NULL)
+        return;
+    curl_easy_cleanup(s->curl);
+    free(s);
+}
 
 struct sink {
     struct buf *body;
@@ -142,7 +167,7 @@ set_request(CURL *curl, const struct http_fetch_opts *o)
 int
 http_fetch_do(const struct http_fetch_opts *o, struct http_fetch_response *out, struct err *err)
 {
-    CURL *curl = curl_easy_init();
+    CURL *curl = o->session != NULL ? o->session->curl : curl_easy_init();
     struct curl_slist *hdrs = NULL;
     struct sink sink;
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -151,6 +176,8 @@ http_fetch_do(const struct http_fetch_opts *o, struct http_fetch_response *out, 
 
     if (curl == NULL)
         return err_set(err, -EIO, "%s: cannot create a curl handle", o->url);
+    if (o->session != NULL)
+        curl_easy_reset(curl); /* options only: live connections stay cached */
     memset(out, 0, sizeof(*out));
     buf_init(&out->body);
     sink = (struct sink){.body = &out->body, .curl = curl, .fd = o->out_fd};
@@ -169,8 +196,11 @@ http_fetch_do(const struct http_fetch_opts *o, struct http_fetch_response *out, 
         rc =
             err_set(err, errno_of(c), "%s: %s", o->url, errbuf[0] ? errbuf : curl_easy_strerror(c));
     }
+    if (o->session != NULL)
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL); /* hdrs is freed below */
+    else
+        curl_easy_cleanup(curl);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(curl);
     if (rc < 0)
         http_fetch_response_fini(out);
     return rc;

@@ -30,6 +30,13 @@ int http_fetch_request(const char *method, const char *url, const char *unix_pat
                        size_t body_len, long timeout_ms, struct http_fetch_response *out,
                        struct err *err);
 
+/* A curl handle kept across requests, so they reuse their connection (keep-alive) instead of
+ * opening one each: for a daemon's steady traffic (agent polls, reports, heartbeats). One
+ * session per thread: a session is not safe to share between threads. */
+struct http_fetch_session;
+struct http_fetch_session *http_fetch_session_new(void);
+void http_fetch_session_free(struct http_fetch_session *s);
+
 /* Every knob of one request. Zero-initialise and set what you need. */
 struct http_fetch_opts {
     const char *method;       /* "GET" when NULL */
@@ -43,6 +50,7 @@ struct http_fetch_opts {
     long timeout_ms;          /* whole request */
     int out_fd;               /* >= 0: a 2xx body is written there instead of into out->body
                                * (any size); other statuses still fill out->body */
+    struct http_fetch_session *session; /* NULL: a fresh handle (and connection) per request */
 };
 
 /* The general form of http_fetch_request: same return convention. With out_fd, the body of a
