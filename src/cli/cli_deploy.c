@@ -225,13 +225,12 @@ cli_deploy_fail(const char *verb, long status, const struct buf *body)
     return ERR_EXIT_FAILED;
 }
 
-/* Percent-encodes a path segment. */
+/* Percent-encodes <s> (unreserved characters and ':' kept). */
 static void
-append_seg(struct buf *b, const char *s)
+append_escaped(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
 
-    buf_append_str(b, "/");
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
             *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == ':')
@@ -239,6 +238,14 @@ append_seg(struct buf *b, const char *s)
         else
             buf_appendf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
     }
+}
+
+/* Appends "/<s>", percent-encoded: one path segment. */
+static void
+append_seg(struct buf *b, const char *s)
+{
+    buf_append_str(b, "/");
+    append_escaped(b, s);
 }
 
 /* GET/POST <path>; prints the JSON answer (json mode) or hands it to <table> to print. */
@@ -859,14 +866,12 @@ v_list_deployments(const struct cli_deploy_client *cl, const struct args *a)
     buf_append_str(&path, "/v1/deployments?");
     if (a->val[F_APP] != NULL) {
         buf_append_str(&path, "applicationName=");
-        append_seg(&path, a->val[F_APP]);
+        append_escaped(&path, a->val[F_APP]);
     }
     if (a->val[F_GROUP] != NULL) {
         buf_append_str(&path, "&deploymentGroupName=");
-        append_seg(&path, a->val[F_GROUP]);
+        append_escaped(&path, a->val[F_GROUP]);
     }
-    for (char *p = path.data; (p = strstr(p, "=/")) != NULL;) /* append_seg's leading '/' */
-        memmove(p + 1, p + 2, strlen(p + 2) + 1);
     rc = simple(cl, a, "GET", path.data, NULL, table_raw_names);
     buf_fini(&path);
     return rc;
