@@ -708,6 +708,8 @@ http_server_new(struct http_server **out, uv_loop_t *loop, const struct http_ser
         s->conf.read_timeout_ms = 30000;
     if (s->conf.max_connections == 0)
         s->conf.max_connections = 1024;
+    if (s->conf.backlog == 0)
+        s->conf.backlog = 1024; /* a fleet of agents reconnecting at once (the kernel caps it) */
     if ((rc = tls_load(s, err)) != 0) {
         SSL_CTX_free(s->ssl_ctx);
         free(s);
@@ -739,7 +741,7 @@ http_server_listen(struct http_server *s, const struct addr *a, struct err *err)
     s->listener.handle.data = s;
     s->is_listening = true;
     if (rc == 0)
-        rc = uv_listen(&s->listener.stream, 128, on_connection);
+        rc = uv_listen(&s->listener.stream, s->conf.backlog, on_connection);
     if (rc != 0)
         return err_set(err, rc, "%s: %s", a->text, uv_strerror(rc));
     return 0;

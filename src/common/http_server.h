@@ -48,6 +48,7 @@ struct http_server_conf {
     uint64_t idle_timeout_ms;  /* keep-alive connection without a request, 0: 30 s */
     uint64_t read_timeout_ms;  /* no byte for this long while reading a request (408), 0: 30 s */
     size_t max_connections;    /* beyond: accept and close at once, 0: 1024 */
+    int backlog;               /* listen(2) backlog, 0: 1024 */
     const char *tls_cert_file; /* PEM; NULL with tls_key_file NULL: plain HTTP */
     const char *tls_key_file;  /* PEM */
     const char *log_comp;      /* name in log lines ("api"), NULL: "http" */

@@ -245,6 +245,7 @@ api_new(struct api **out, struct server *srv, struct err *err)
         .max_body = API_MAX_JSON_BODY,
         .idle_timeout_ms = 75000, /* longer than a long-poll */
         .read_timeout_ms = 60000,
+        .max_connections = 8192, /* agents keep a poll and a report connection open each */
         .tls_cert_file = conf->tls_cert,
         .tls_key_file = conf->tls_key,
         .log_comp = "api",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,9 +233,14 @@ run_server(const struct server_conf *conf)
 {
     struct server_run run;
     struct err err = {0};
+    struct rlimit rl;
     int rc;
 
     memset(&run, 0, sizeof(run));
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max; /* one connection or two per agent */
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     run.srv.loop = uv_default_loop();
     run.srv.conf = conf;
     signal(SIGPIPE, SIG_IGN);
