@@ -199,6 +199,8 @@ update_watch(struct rollout *c)
         d->nalarms++;
     }
     d->watch = d->nalarms > 0;
+    d->ignore_poll_failure = c->grp.group.ignore_poll_alarm_failure;
+    d->scrape_failures = 0;
 }
 
 struct scrape {
@@ -215,9 +217,15 @@ alarm_fired(struct orch *o, const char *id, const struct orch_alarm *a, double v
     if (orchestrator_load(o, id, &c) == 0 &&
         !deployment_status_is_terminal((enum deployment_status)c.dep.info.status) &&
         deployment_step_watches_alarms(&c.plan, c.step)) {
-        snprintf(msg, sizeof(msg), "alarm %s: %s of %s is %.4g, above %.4g over %llu ms", a->name,
-                 deployment_metric_name(a->a.metric), a->group, value, a->a.threshold,
-                 (unsigned long long)a->a.window_ms);
+        if (value < 0)
+            snprintf(msg, sizeof(msg),
+                     "alarm %s: state unknown, the proxy's metrics could not be read %d times "
+                     "(alarmConfiguration.ignorePollAlarmFailure is false)",
+                     a->name, ROLLOUT_MAX_SCRAPE_FAILURES);
+        else
+            snprintf(msg, sizeof(msg), "alarm %s: %s of %s is %.4g, above %.4g over %llu ms",
+                     a->name, deployment_metric_name(a->a.metric), a->group, value, a->a.threshold,
+                     (unsigned long long)a->a.window_ms);
         c.prog.alarm = arena_strdup(&c.prog.arena, a->name);
         rollout_end(&c, DEPLOYMENT_END_ALARM, DEPLOYMENT_ERR_ALARM_ACTIVE, msg, -1);
     }
@@ -236,12 +244,24 @@ on_scraped(void *ud, const struct traffic_result *res)
         return;
     }
     d->is_scraping = false;
+    if (d->watch && res->status < 0 && ++d->scrape_failures >= ROLLOUT_MAX_SCRAPE_FAILURES &&
+        !d->ignore_poll_failure) {
+        /* as CodeDeploy: an alarm whose state cannot be read stops the deployment */
+        struct orch_alarm unknown = d->alarms[0];
+        log_warn("deployment %s: alarm state unknown: %s", s->id, res->msg);
+        d->scrape_failures = 0;
+        alarm_fired(o, s->id, &unknown, -1);
+        orchestrator_kick(o);
+        free(s);
+        return;
+    }
     if (!d->watch || res->status < 0) {
         if (res->status < 0)
             log_warn("deployment %s: alarm scrape: %s", s->id, res->msg);
         free(s);
         return;
     }
+    d->scrape_failures = 0;
     for (size_t i = 0; i < d->nwin; i++) {
         struct deployment_metric_sample smp;
         if (alarms_parse_sample(res->text, res->text_len, d->win_group[i], uv_now(o->loop), &smp) ==

@@ -128,9 +128,9 @@ op_finish(struct op *op, const struct traffic_result *res)
         d->proxy_failures++;
         log_warn("deployment %s: proxy %s: %s (failure %u)", op->id, d->admin, res->msg,
                  d->proxy_failures);
-    } else {
-        d->proxy_failures = 0;
+        return d; /* retried by the next tick, not at once: a restarting proxy gets time */
     }
+    d->proxy_failures = 0;
     orchestrator_kick(op->o);
     return d;
 }
@@ -780,7 +780,7 @@ step_rollback_traffic(struct rollout *c)
     }
     if (c->od->is_busy)
         return;
-    if (c->od->proxy_failures >= ROLLOUT_PROXY_MAX_FAILURES) {
+    if (c->od->proxy_failures >= 4 * ROLLOUT_PROXY_MAX_FAILURES) {
         /* nothing more can be done from here: record it, an operator must look */
         log_error("deployment %s: traffic could not be moved back: proxy %s keeps failing",
                   c->dep.info.deployment_id, c->od->admin);

@@ -23,12 +23,14 @@ struct notify;
 struct server;
 
 #define ROLLOUT_HEALTH_FRESH_MS 200
-#define ROLLOUT_PROXY_MAX_FAILURES                                                                 \
-    10 /* consecutive failed proxy calls before the deployment fails */
+/* consecutive failed proxy calls (one per tick) before a step fails: about 10 s; moving traffic
+ * back (ROLLBACK_TRAFFIC) tries four times as long */
+#define ROLLOUT_PROXY_MAX_FAILURES 40
 #define ROLLOUT_MAX_ALARMS 8
+#define ROLLOUT_MAX_SCRAPE_FAILURES 10 /* alarm state unknown for this many scrapes: stop */
 #define ROLLOUT_NAME_MAX 128
 
-struct orch_alarm {
+    struct orch_alarm {
     struct deployment_alarm a;
     char name[64];
     char group[ROLLOUT_NAME_MAX]; /* the target group it watches */
@@ -39,11 +41,13 @@ struct orch_dep {
     struct orch_dep *next;
     struct orch *o;
     char id[STORE_ID_MAX];
-    bool is_busy;            /* a proxy call for it is in flight */
-    bool is_seen;            /* listed active by the last tick */
-    bool is_scraping;        /* a /metrics scrape is in flight */
-    unsigned proxy_failures; /* consecutive failed proxy calls */
-    char admin[256];         /* the group's proxy admin address */
+    bool is_busy;             /* a proxy call for it is in flight */
+    bool is_seen;             /* listed active by the last tick */
+    bool is_scraping;         /* a /metrics scrape is in flight */
+    unsigned proxy_failures;  /* consecutive failed proxy calls */
+    unsigned scrape_failures; /* consecutive failed /metrics scrapes */
+    bool ignore_poll_failure; /* alarmConfiguration.ignorePollAlarmFailure */
+    char admin[256];          /* the group's proxy admin address */
     char health_group[ROLLOUT_NAME_MAX];
     uint64_t health_at;             /* uv_now of the cached health; 0: none */
     struct proxy_api_health health; /* owned copy */

@@ -841,6 +841,69 @@ in_place_failure_stops_the_rollout_and_redeploys_the_last_good(void **state)
     assert_int_equal(healthy_in("web"), NHOSTS);
 }
 
+static char watched_dep[STORE_ID_MAX];
+
+static bool
+in_termination_wait(void)
+{
+    struct store_deployment d;
+    bool yes;
+
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(store_deployment_get(W.srv.store, watched_dep, &d), 0);
+    yes = d.step != NULL && strstr(d.step, "\"phase\":\"termination_wait\"") != NULL;
+    store_deployment_fini(&d);
+    return yes;
+}
+
+static bool
+in_rollback_traffic(void)
+{
+    struct store_deployment d;
+    bool yes;
+
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(store_deployment_get(W.srv.store, watched_dep, &d), 0);
+    yes = d.step != NULL && strstr(d.step, "\"phase\":\"rollback_traffic\"") != NULL;
+    store_deployment_fini(&d);
+    return yes;
+}
+
+static void
+unreadable_alarm_state_stops_the_deployment(void **state)
+{
+    struct store_deployment d;
+    char path[128];
+    char group[4096];
+    char *wait;
+
+    (void)state;
+    world_init();
+    add_host("blue-1", "fleet", "blue");
+    add_host("green-1", "fleet", "green");
+    start_proxy();
+    /* the blue/green group, with a termination wait long enough to lose the proxy in it */
+    snprintf(group, sizeof(group), "%s", bg_group);
+    wait = strstr(group, "\"terminationWaitTimeInMinutes\":\"2s\"");
+    assert_non_null(wait);
+    memcpy(wait + strlen("\"terminationWaitTimeInMinutes\":\""), "60", 2);
+    create_group(group);
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), watched_dep);
+    run_until(in_termination_wait, 30, "the termination wait");
+    uv_process_kill(&W.procs[2], SIGKILL); /* the proxy: its metrics can no longer be read */
+    run_until(in_rollback_traffic, 20, "the alarm on an unknown state");
+    /* the proxy comes back (as after a crash): traffic is put back on the original */
+    snprintf(path, sizeof(path), "%s/proxy.yaml", W.dir);
+    spawn((const char *[]){CUTOVER_BIN, "proxy", "-c", path, NULL});
+    assert_int_equal(wait_final(watched_dep, 40, &d), DEPLOY_FAILED);
+    assert_int_equal(weight_of("blue"), 100);
+    assert_int_equal(weight_of("green"), 0);
+    assert_int_equal(d.info.error_code, DEPLOY_ERR_ALARM_ACTIVE);
+    assert_non_null(strstr(d.info.error_message, "state unknown"));
+    store_deployment_fini(&d);
+}
+
 int
 main(void)
 {
@@ -853,6 +916,7 @@ main(void)
         cmocka_unit_test_teardown(in_place_one_at_a_time_keeps_the_others_serving, teardown),
         cmocka_unit_test_teardown(in_place_failure_stops_the_rollout_and_redeploys_the_last_good,
                                   teardown),
+        cmocka_unit_test_teardown(unreadable_alarm_state_stops_the_deployment, teardown),
     };
 
     assert_int_equal(http_fetch_global_init(), 0);
