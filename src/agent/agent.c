@@ -402,13 +402,12 @@ parse_args(struct agent *a, int argc, char **argv)
 
 /* Registers, retrying transient failures with backoff (forever unless --once). */
 static int
-register_agent(struct agent *a)
+register_agent(struct agent *a, struct err *err)
 {
-    struct err err = {0};
     int rc;
 
     for (unsigned attempt = 0;; attempt++) {
-        if ((rc = agent_client_register(&a->client, &err)) == 0) {
+        if ((rc = agent_client_register(&a->client, err)) == 0) {
             log_info("registered as %s (heartbeat every %u s)", a->client.instance_name,
                      (unsigned)agent_client_heartbeat_s(&a->client));
             return 0;
@@ -417,25 +416,24 @@ register_agent(struct agent *a)
             return rc;
         if (!agent_client_is_transient(rc) && rc != -EACCES && rc != -EPERM)
             return rc;
-        log_warn("cannot register with %s, retrying: %s", a->server, err.msg);
+        log_warn("cannot register with %s, retrying: %s", a->server, err->msg);
         sleep_ms(agent_wire_backoff_ms(attempt, BACKOFF_MAX_MS, (uint32_t)rand()));
     }
 }
 
 static int
-poll_loop(struct agent *a)
+poll_loop(struct agent *a, struct err *err)
 {
     struct deploy_command_list list;
-    struct err err = {0};
     unsigned attempt = 0;
     int rc;
 
     for (;;) {
-        rc = agent_client_poll(&a->client, a->poll_wait_s, &list, &err);
+        rc = agent_client_poll(&a->client, a->poll_wait_s, &list, err);
         if (rc != 0) {
             if (a->once)
                 return rc;
-            log_warn("polling %s for commands failed, retrying: %s", a->server, err.msg);
+            log_warn("polling %s for commands failed, retrying: %s", a->server, err->msg);
             sleep_ms(agent_wire_backoff_ms(attempt++, BACKOFF_MAX_MS, (uint32_t)rand()));
             continue;
         }
@@ -548,17 +546,18 @@ agent_free(struct agent *a)
 static int
 run(struct agent *a)
 {
+    struct err err = {0};
     int rc, status = ERR_EXIT_OK;
 
     agent_run_recover(a);
-    if ((rc = register_agent(a)) != 0) {
-        log_error("cannot register with %s: %s", a->server, strerror(-rc));
+    if ((rc = register_agent(a, &err)) != 0) {
+        log_error("cannot register with %s: %s", a->server, err.msg);
         return agent_client_is_transient(rc) ? ERR_EXIT_TEMPFAIL : ERR_EXIT_FAILED;
     }
     start_reporter(a);
-    rc = poll_loop(a);
+    rc = poll_loop(a, &err);
     if (rc != 0) {
-        log_error("polling %s failed: %s", a->server, strerror(-rc));
+        log_error("polling %s failed: %s", a->server, err.msg);
         status = agent_client_is_transient(rc) ? ERR_EXIT_TEMPFAIL : ERR_EXIT_FAILED;
     } else if (a->once && a->commands_failed > 0) {
         status = ERR_EXIT_FAILED;

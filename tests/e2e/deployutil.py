@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -35,7 +36,7 @@ class Server:
     # short heartbeats so a silent agent is noticed quickly (server.yaml keys)
     DEFAULTS = {"heartbeat_interval": "1s", "heartbeat_timeout": "5s"}
 
-    def __init__(self, procs, binary, tmp_path, name="server", settings=None):
+    def __init__(self, procs, binary, tmp_path, name="server", settings=None, tls=None):
         self.procs = procs
         self.binary = binary
         self.data = tmp_path / name
@@ -55,8 +56,12 @@ class Server:
             text, n = re.subn(rf"^{key}:.*$", f"{key}: {value}", text, flags=re.M)
             if n == 0:
                 text += f"\n{key}: {value}\n"
+        self.cafile = None
+        if tls is not None:  # (cert, key): HTTPS with a self-signed certificate
+            text += f"\ntls: {{cert: {tls[0]}, key: {tls[1]}}}\n"
+            self.cafile = str(tls[0])
         self.conf.write_text(text)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.proc = None
         self.start()
 
@@ -83,7 +88,12 @@ class Server:
         if body is not None and not isinstance(body, (bytes, bytearray)):
             body = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.cafile:
+            ctx = ssl.create_default_context(cafile=self.cafile)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=hdrs)
             r = conn.getresponse()
@@ -99,6 +109,8 @@ class Server:
         """`cutover deploy ARGS --server URL --token T --output json`: (rc, JSON or text)."""
         argv = [self.binary, "deploy", *args, "--server", self.url,
                 "--token", token or self.admin_token, "--output", "json"]
+        if self.cafile:
+            argv += ["--ca-bundle", self.cafile]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if check:
             assert r.returncode == 0, f"{' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}"
@@ -207,6 +219,16 @@ def wait_agents_online(server, names, timeout=20):
 
 
 # ---- bundles ------------------------------------------------------------------------------
+
+def self_signed_cert(tmp_path):
+    """A P-256 certificate for 127.0.0.1 and its key: (cert path, key path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
 
 def make_bundle(dst, version, **settings):
     """A copy of examples/deploy/bundle whose release.env sets VERSION and <settings>

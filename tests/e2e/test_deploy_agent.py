@@ -69,3 +69,44 @@ def test_appspec_after_other_top_level_entries_is_found(cutover, tmp_path):
             t.add(src / name, arcname=f"./{name}")
     r = run([cutover, "local", "-l", str(bundle), "--check"])
     assert r.returncode == 0 and r.stdout.strip() == "ok", r
+
+
+def test_agent_over_https_verifies_the_server(procs, cutover, tmp_path):
+    """TLS on the API: an agent given the server's CA (--cacert) registers, downloads and
+    reports over HTTPS; without it the certificate is refused and --once exits 75."""
+    import json
+    from deployutil import make_bundle, self_signed_cert
+    cert, key = self_signed_cert(tmp_path)
+    server = Server(procs, cutover, tmp_path, tls=(cert, key))
+    wait_for(lambda: server.api("GET", "/v1/applications")[0] == 200, 10, what="https API")
+    base = [cutover, "agent", "--server", server.url, "--token", server.enroll_token,
+            "--name", "tls-1", "--tags", "fleet=tls", "--root", str(tmp_path / "root"),
+            "--poll-wait", "2", "--once"]
+    r = run(base)
+    assert r.returncode == 75, r
+    assert "certificate" in r.stderr.lower() or "ssl" in r.stderr.lower(), r.stderr
+    server.deploy("create-application", "--application-name", "web")
+    group = {"applicationName": "web", "deploymentGroupName": "tls",
+             "deploymentConfigName": "CodeDeployDefault.AllAtOnce",
+             "deploymentStyle": {"deploymentType": "IN_PLACE",
+                                 "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"},
+             "onPremisesInstanceTagFilters": [{"Key": "fleet", "Value": "tls",
+                                               "Type": "KEY_AND_VALUE"}]}
+    (tmp_path / "group.json").write_text(json.dumps(group))
+    server.deploy("create-deployment-group", "--cli-input-json",
+                  f"file://{tmp_path / 'group.json'}")
+    bundle = make_bundle(str(tmp_path / "b"), "v1")
+    # hooks only: no app to start on this host
+    with open(f"{bundle}/appspec.yml", "w") as f:
+        f.write("version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n"
+                "    - location: scripts/traffic.sh\n")
+    rev = server.push("web", bundle)
+    r = run(base + ["--cacert", str(cert)])  # registers the instance
+    assert r.returncode == 0, r
+    dep = server.create_deployment("web", "tls", rev)
+    r = run(base + ["--cacert", str(cert)], timeout=60)
+    assert r.returncode == 0, r
+    info = server.wait_deployment(dep, timeout=30)
+    assert info["status"] == "Succeeded", info
+    ev = {e["lifecycleEventName"]: e for e in server.instance(dep, "tls-1")["lifecycleEvents"]}
+    assert "AfterInstall on tls-1" in ev["AfterInstall"]["diagnostics"]["logTail"], ev
