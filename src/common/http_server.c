@@ -73,7 +73,9 @@ struct hs_conn {
     struct buf pending;          /* plaintext received while handling, fed after the response */
     bool keep_alive;             /* of the request being answered */
     bool peer_closed;
-    SSL *ssl; /* owned, NULL without TLS */
+    int file_fd;        /* owned: file body being sent (respond_fd), or -1 */
+    uint64_t file_left; /* its bytes still to send */
+    SSL *ssl;           /* owned, NULL without TLS */
     BIO *rbio, *wbio;
     char peer[ADDR_TEXT_MAX];
     int pending_closes;
@@ -100,14 +102,23 @@ struct http_server {
     void *done_arg;
 };
 
+enum hs_write_kind {
+    HS_WRITE_MORE = 0, /* part of a response, or TLS handshake records */
+    HS_WRITE_LAST,     /* the end of the response */
+    HS_WRITE_FILE,     /* a chunk of a file body: its completion sends the next one */
+};
+
 struct hs_write {
     uv_write_t req;
     struct hs_conn *conn;
     char *data; /* owned */
-    bool is_last;
+    enum hs_write_kind kind;
 };
 
+#define HS_FILE_CHUNK (256 * 1024)
+
 static void conn_close(struct hs_conn *c, const char *why);
+static void send_file_chunk(struct hs_conn *c);
 static void on_timer(uv_timer_t *t);
 static void conn_process(struct hs_conn *c);
 static void server_maybe_done(struct http_server *s);
@@ -192,7 +203,7 @@ on_written(uv_write_t *wr, int status)
 {
     struct hs_write *w = wr->data;
     struct hs_conn *c = w->conn;
-    bool is_last = w->is_last;
+    enum hs_write_kind kind = w->kind;
 
     free(w->data);
     free(w);
@@ -202,7 +213,11 @@ on_written(uv_write_t *wr, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
-    if (!is_last)
+    if (kind == HS_WRITE_FILE) {
+        send_file_chunk(c);
+        return;
+    }
+    if (kind != HS_WRITE_LAST)
         return;
     if (!c->keep_alive || c->peer_closed || c->srv->is_closing) {
         conn_close(c, "response sent");
@@ -213,7 +228,7 @@ on_written(uv_write_t *wr, int status)
 }
 
 static void
-write_raw(struct hs_conn *c, char *data, size_t len, bool is_last)
+write_raw(struct hs_conn *c, char *data, size_t len, enum hs_write_kind kind)
 {
     struct hs_write *w = mem_calloc(1, sizeof(*w));
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
@@ -222,7 +237,7 @@ write_raw(struct hs_conn *c, char *data, size_t len, bool is_last)
     w->req.data = w;
     w->conn = c;
     w->data = data;
-    w->is_last = is_last;
+    w->kind = kind;
     if ((rc = uv_write(&w->req, &c->h.stream, &b, 1, on_written)) < 0) {
         free(w->data);
         free(w);
@@ -232,15 +247,15 @@ write_raw(struct hs_conn *c, char *data, size_t len, bool is_last)
 
 /* Moves whatever TLS produced (handshake records, encrypted data) to the socket. */
 static void
-flush_tls(struct hs_conn *c, bool is_last)
+flush_tls(struct hs_conn *c, enum hs_write_kind kind)
 {
     size_t pending = BIO_ctrl_pending(c->wbio);
     char *out;
     int n;
 
     if (pending == 0) {
-        if (is_last) /* nothing to send but the response is done: complete via an empty write */
-            write_raw(c, mem_strdup(""), 0, true);
+        if (kind != HS_WRITE_MORE) /* nothing to send but the step is done: an empty write */
+            write_raw(c, mem_strdup(""), 0, kind);
         return;
     }
     out = mem_alloc(pending);
@@ -250,14 +265,14 @@ flush_tls(struct hs_conn *c, bool is_last)
         conn_close(c, "tls: cannot read the output bio");
         return;
     }
-    write_raw(c, out, (size_t)n, is_last);
+    write_raw(c, out, (size_t)n, kind);
 }
 
 static void
-send_bytes(struct hs_conn *c, char *data, size_t len, bool is_last)
+send_bytes(struct hs_conn *c, char *data, size_t len, enum hs_write_kind kind)
 {
     if (c->ssl == NULL) {
-        write_raw(c, data, len, is_last);
+        write_raw(c, data, len, kind);
         return;
     }
     for (size_t off = 0; off < len;) {
@@ -271,7 +286,7 @@ send_bytes(struct hs_conn *c, char *data, size_t len, bool is_last)
         off += (size_t)n;
     }
     free(data);
-    flush_tls(c, is_last);
+    flush_tls(c, kind);
 }
 
 static void
@@ -294,7 +309,29 @@ send_response(struct hs_conn *c, int status, const char *ctype, const char *extr
         buf_append(&out, body, len);
     free(body);
     len = out.len;
-    send_bytes(c, buf_take(&out), len, true);
+    send_bytes(c, buf_take(&out), len, HS_WRITE_LAST);
+}
+
+/* The next chunk of a respond_fd body; the last one ends the response. Reads block the loop
+ * briefly (a bundle is in the page cache right after its upload). */
+static void
+send_file_chunk(struct hs_conn *c)
+{
+    size_t want = c->file_left < HS_FILE_CHUNK ? (size_t)c->file_left : HS_FILE_CHUNK;
+    char *chunk = mem_alloc(want > 0 ? want : 1);
+    ssize_t n = want > 0 ? read(c->file_fd, chunk, want) : 0;
+
+    if (n < 0 || (n == 0 && want > 0)) {
+        free(chunk);
+        conn_close(c, "file body: read failed or the file shrank");
+        return;
+    }
+    c->file_left -= (uint64_t)n;
+    if (c->file_left == 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    send_bytes(c, chunk, (size_t)n, c->file_left == 0 ? HS_WRITE_LAST : HS_WRITE_FILE);
 }
 
 /* An error the connection answers itself (bad request, 413, timeouts): then closes. */
@@ -327,6 +364,34 @@ http_server_respond_take(struct http_server_req *r, int status, const char *cont
     send_response(c, status, content_type, extra, body, len);
     c->req = NULL;
     req_free(r);
+}
+
+void
+http_server_respond_fd(struct http_server_req *r, int status, const char *content_type, int fd,
+                       uint64_t size)
+{
+    struct hs_conn *c = r->conn;
+    struct buf out;
+    size_t len;
+
+    ASSERT(c->req == r && c->state == HS_HANDLING);
+    conn_enter(c, HS_WRITING);
+    buf_init(&out);
+    buf_appendf(&out, "HTTP/1.1 %d %s\r\n", status, http1_status_reason(status));
+    if (content_type != NULL)
+        buf_appendf(&out, "Content-Type: %s\r\n", content_type);
+    buf_appendf(&out, "Content-Length: %llu\r\n", (unsigned long long)size);
+    if (!c->keep_alive || c->srv->is_closing)
+        buf_append_str(&out, "Connection: close\r\n");
+    if (r->headers.len > 0)
+        buf_append_str(&out, r->headers.data);
+    buf_append_str(&out, "\r\n");
+    c->req = NULL;
+    req_free(r);
+    c->file_fd = fd;
+    c->file_left = size;
+    len = out.len;
+    send_bytes(c, buf_take(&out), len, HS_WRITE_FILE); /* its completion sends the body */
 }
 
 void
@@ -366,7 +431,7 @@ on_head(void *ud, struct http1_head *head)
     if (head->expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-        send_bytes(c, mem_strdup(cont), sizeof(cont) - 1, false);
+        send_bytes(c, mem_strdup(cont), sizeof(cont) - 1, HS_WRITE_MORE);
     }
     return HTTP1_OK;
 }
@@ -470,7 +535,7 @@ tls_decrypt(struct hs_conn *c, const char *data, size_t len)
         return -EPROTO;
     }
     if (BIO_ctrl_pending(c->wbio) > 0)
-        flush_tls(c, false);
+        flush_tls(c, HS_WRITE_MORE);
     return 0;
 }
 
@@ -573,6 +638,8 @@ conn_free(struct hs_conn *c)
     s->nconns--;
     http1_parser_free(c->parser);
     buf_fini(&c->pending);
+    if (c->file_fd >= 0)
+        close(c->file_fd);
     if (c->ssl != NULL)
         SSL_free(c->ssl); /* frees both BIOs */
     free(c);
@@ -626,6 +693,7 @@ on_connection(uv_stream_t *listener, int status)
         return;
     c = mem_calloc(1, sizeof(*c));
     c->srv = s;
+    c->file_fd = -1;
     if (s->is_unix)
         uv_pipe_init(s->loop, &c->h.pipe, 0);
     else

@@ -98,4 +98,9 @@ void http_server_respond(struct http_server_req *r, int status, const char *cont
 void http_server_respond_take(struct http_server_req *r, int status, const char *content_type,
                               char *body, size_t len);
 
+/* Answers with the next <size> bytes of <fd> as the body, streamed in chunks as the socket
+ * drains (a large bundle never sits in memory). Takes <fd> (closed when sent or on close). */
+void http_server_respond_fd(struct http_server_req *r, int status, const char *content_type, int fd,
+                            uint64_t size);
+
 #endif /* COMMON_HTTP_SERVER_H */

@@ -12,7 +12,6 @@
 
 #include <uv.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -352,25 +351,23 @@ download_bundle(struct api_call *c, const char *revision_id)
     struct server *srv = c->api->srv;
     struct deploy_revision rev;
     struct err err = {0};
-    struct buf b;
-    int rc;
+    uint64_t size = 0;
+    int fd = -1, rc;
 
-    buf_init(&b);
     if ((rc = store_revision_get(srv->store, revision_id, &rev)) != 0) {
         api_reply_error(c, api_status_of(rc), "revision '%s' does not exist", revision_id);
-    } else if ((rc = revisions_read(srv->revisions, rev.sha256, rev.bundle_type, &b, &err))) {
+    } else if ((rc = revisions_open(srv->revisions, rev.sha256, rev.bundle_type, &fd, &size,
+                                    &err)) != 0) {
         api_reply_error(c, 500, "revision %s: %s", revision_id, err.msg);
     } else {
         struct http_server_req *req = c->req;
-        size_t n = b.len;
 
         http_server_req_add_header(req, "X-Cutover-Sha256", rev.sha256);
         c->req = NULL;
         http_server_req_set_data(req, NULL);
         free(c);
-        http_server_respond_take(req, 200, "application/octet-stream", buf_take(&b), n);
+        http_server_respond_fd(req, 200, "application/octet-stream", fd, size);
     }
-    buf_fini(&b);
     deploy_info_revision_fini(&rev);
 }
 

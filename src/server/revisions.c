@@ -12,7 +12,6 @@
 
 #include <openssl/evp.h>
 
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/mem.h"
@@ -153,20 +152,22 @@ out:
 }
 
 int
-revisions_read(struct revisions *r, const char *hex, const char *type, struct buf *out,
+revisions_open(struct revisions *r, const char *hex, const char *type, int *fd, uint64_t *size,
                struct err *err)
 {
-    char path[4200], chunk[65536];
-    int fd;
-    ssize_t n;
+    char path[4200];
+    struct stat sb;
 
     snprintf(path, sizeof(path), "%s/%s.%s", r->dir, hex, type);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        buf_append(out, chunk, (size_t)n);
-    close(fd);
-    if (n < 0)
-        return err_set(err, -EIO, "%s: %s", path, strerror(errno));
+    if (fstat(*fd, &sb) != 0) {
+        int rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
+
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (uint64_t)sb.st_size;
     return 0;
 }

@@ -36,8 +36,9 @@ int revisions_upload_finish(struct revisions_upload *u, char *hex_out, uint64_t 
 /* Drops an unfinished upload and its temporary file. NULL is fine. */
 void revisions_upload_abort(struct revisions_upload *u);
 
-/* Reads the bundle <hex>.<type> whole into <out>. -ENOENT if missing. */
-int revisions_read(struct revisions *r, const char *hex, const char *type, struct buf *out,
+/* Opens the bundle <hex>.<type> for reading: *fd (the caller closes it) and *size. -ENOENT
+ * if missing. */
+int revisions_open(struct revisions *r, const char *hex, const char *type, int *fd, uint64_t *size,
                    struct err *err);
 
 #endif /* SERVER_REVISIONS_H */

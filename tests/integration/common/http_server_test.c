@@ -113,6 +113,18 @@ on_request(struct http_server_req *r, void *ud)
     } else if (strcmp(path, "/park") == 0) {
         f->late = r;
         uv_timer_start(&f->late_timer, on_late, 50, 0);
+    } else if (strcmp(path, "/file") == 0) {
+        char tmpl[] = "/tmp/hs-file-XXXXXX";
+        int fd = mkstemp(tmpl);
+        char block[4096];
+
+        unlink(tmpl);
+        for (size_t i = 0; i < sizeof(block); i++)
+            block[i] = (char)('a' + i % 26);
+        for (int i = 0; i < 768; i++) /* 3 MiB */
+            assert_int_equal(write(fd, block, sizeof(block)), sizeof(block));
+        lseek(fd, 0, SEEK_SET);
+        http_server_respond_fd(r, 200, "application/octet-stream", fd, 768 * 4096);
     } else if (strcmp(path, "/hang") == 0) {
         atomic_fetch_add(&f->parked, 1);
     } else {
@@ -486,6 +498,36 @@ unix_socket_serves_and_replaces_a_stale_socket_file(void **state)
     rmdir(f->tmpdir);
 }
 
+static void
+client_file(struct fixture *f)
+{
+    struct http_fetch_opts o = {.method = "GET", .timeout_ms = 10000, .out_fd = -1};
+    struct http_fetch_response resp = {0};
+    struct err err = {0};
+    char url[64];
+    size_t bad = 0;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/file", f->port);
+    o.url = url;
+    if (http_fetch_do(&o, &resp, &err) != 0)
+        return;
+    for (size_t i = 0; i < resp.body.len; i++)
+        bad += resp.body.data[i] != (char)('a' + (i % 4096) % 26);
+    buf_appendf(&f->result, "%ld %zu %zu", resp.status, resp.body.len, bad);
+    http_fetch_response_fini(&resp);
+}
+
+static void
+file_body_is_streamed_whole(void **state)
+{
+    struct fixture *f = *state;
+
+    start_server(f, NULL, NULL);
+    run_client(f, client_file);
+    assert_non_null(f->result.data);
+    assert_string_equal(f->result.data, "200 3145728 0");
+}
+
 /* ---- TLS ---- */
 
 static void
@@ -544,6 +586,14 @@ client_tls(struct fixture *f)
     } else {
         buf_appendf(&f->result, "error %s", err.msg);
     }
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/file", f->port);
+    o.method = "GET";
+    o.body = NULL;
+    o.body_len = 0;
+    if (http_fetch_do(&o, &resp, &err) == 0) { /* a streamed file body through TLS */
+        buf_appendf(&f->result, " file=%zu", resp.body.len);
+        http_fetch_response_fini(&resp);
+    }
     /* a plain-HTTP client gets no answer: the handshake fails and the server closes */
     exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", 32);
 }
@@ -559,7 +609,7 @@ tls_serves_https_with_the_configured_certificate(void **state)
     start_server(f, f->cert, f->key);
     run_client(f, client_tls);
     assert_non_null(f->result.data);
-    assert_string_equal(f->result.data, "200 POST /echo q=tls body=2");
+    assert_string_equal(f->result.data, "200 POST /echo q=tls body=2 file=3145728");
     unlink(f->cert);
     unlink(f->key);
     rmdir(f->tmpdir);
@@ -589,6 +639,7 @@ main(void)
         cmocka_unit_test_setup_teardown(body_over_the_limit_is_413, setup, teardown),
         cmocka_unit_test_setup_teardown(streamed_body_passes_the_buffer_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(parked_request_is_answered_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_body_is_streamed_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(handler_can_answer_from_the_head_and_the_connection_closes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(client_leaving_aborts_its_parked_request, setup, teardown),
