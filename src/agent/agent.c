@@ -2,9 +2,9 @@
 /* `cutover agent`: flags, registration, the poll loop on the main thread and the reporter thread
  * (outbox delivery in order, heartbeats). Nothing the agent must report lives only in memory:
  * reports go to the outbox before anyone is told, so SIGKILL, a restart or an unreachable server
- * loses nothing. SIGTERM/SIGINT while idle end the process at once (the default action is safe
- * for that reason); during a command the lifecycle engine traps them, stops the running script
- * (code 7) and the agent exits once the reports are queued. */
+ * loses nothing. SIGTERM/SIGINT while idle end the process at once with status 0 (safe for that
+ * reason); during a command the lifecycle engine traps them, stops the running script (code 7)
+ * and the agent exits once the reports are queued. */
 #include "agent/agent.h"
 
 #include <errno.h>
@@ -400,6 +400,28 @@ parse_args(struct agent *a, int argc, char **argv)
 
 /* ---- main loop ---- */
 
+/* SIGTERM/SIGINT outside lifecycle_run (which traps them itself and restores the default when it
+ * returns): exit at once, cleanly. Safe at any point: reports are renamed into the outbox whole,
+ * and a command cut short here is reported as interrupted (code 7) by the next start. */
+static void
+on_stop_signal(int signum)
+{
+    (void)signum;
+    _exit(ERR_EXIT_OK);
+}
+
+static void
+trap_stop_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 /* Registers, retrying transient failures with backoff (forever unless --once). */
 static int
 register_agent(struct agent *a, struct err *err)
@@ -442,6 +464,7 @@ poll_loop(struct agent *a, struct err *err)
             a->commands_run++;
             if (!agent_run_command(a, &list.items[i]))
                 a->commands_failed++;
+            trap_stop_signals();
         }
         deploy_agent_commands_fini(&list);
         if (a->once || a->interrupted)
@@ -586,6 +609,7 @@ agent_main(int argc, char **argv)
         return ERR_EXIT_OK;
     }
     signal(SIGPIPE, SIG_IGN);
+    trap_stop_signals();
     if (http_fetch_global_init() != 0)
         err_die(ERR_EXIT_FAILED, "cannot initialise libcurl");
     init_state(a);
