@@ -19,6 +19,7 @@
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/http_fetch.h"
+#include "common/http_server.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "protocol/deploy_info.h"
@@ -217,15 +218,35 @@ on_signal(uv_signal_t *h, int signum)
     api_close(run->srv.api, on_api_closed, run);
 }
 
-static int
-check_tokens(const struct server_conf *conf, struct err *err)
+static void
+on_check_closed(void *arg)
 {
+    (void)arg;
+}
+
+/* What --check can verify beyond the YAML: the tokens are readable and the TLS certificate and
+ * key load and match. */
+static int
+check_files(const struct server_conf *conf, struct err *err)
+{
+    struct http_server_conf hc = {.tls_cert_file = conf->tls_cert, .tls_key_file = conf->tls_key};
+    struct http_server_callbacks cb = {0};
+    struct http_server *hs = NULL;
     char token[256];
+    uv_loop_t loop;
     int rc;
 
-    if ((rc = auth_token_read(conf->admin_token_file, token, sizeof(token), err)) != 0)
+    if ((rc = auth_token_read(conf->admin_token_file, token, sizeof(token), err)) != 0 ||
+        (rc = auth_token_read(conf->enroll_token_file, token, sizeof(token), err)) != 0)
         return rc;
-    return auth_token_read(conf->enroll_token_file, token, sizeof(token), err);
+    if (conf->tls_cert == NULL)
+        return 0;
+    uv_loop_init(&loop);
+    if ((rc = http_server_new(&hs, &loop, &hc, &cb, err)) == 0)
+        http_server_close(hs, on_check_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
 }
 
 static int
@@ -325,7 +346,7 @@ server_main(int argc, char **argv)
         usage(stderr);
         return ERR_EXIT_USAGE;
     }
-    if (server_conf_load(&conf, path, &err) != 0 || check_tokens(&conf, &err) != 0) {
+    if (server_conf_load(&conf, path, &err) != 0 || check_files(&conf, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         if (conf.path != NULL)
             server_conf_fini(&conf);

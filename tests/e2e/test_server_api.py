@@ -63,6 +63,12 @@ def test_init_writes_its_layout_and_check_validates(procs, cutover, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{bad}:2:1:" in r.stderr and "heartbeat_interval" in r.stderr, r.stderr
+    # --check also loads the TLS certificate and key
+    tls = tmp_path / "tls.yaml"
+    tls.write_text(server.conf.read_text() + "\ntls: {cert: /nonexistent/c.pem, key: k.pem}\n")
+    r = subprocess.run([cutover, "server", "-c", str(tls), "--check"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "/nonexistent/c.pem" in r.stderr, r.stdout + r.stderr
 
 
 def test_resources_through_the_cli(procs, cutover, tmp_path):
