@@ -64,7 +64,7 @@ def test_init_writes_its_layout_and_check_validates(procs, cutover, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{bad}:2:1:" in r.stderr and "heartbeat_interval" in r.stderr, r.stderr
     # --check also loads the TLS certificate and key
-    tls = tmp_path / "tls.yaml"
+    tls = server.data / "tls.yaml"
     tls.write_text(server.conf.read_text() + "\ntls: {cert: /nonexistent/c.pem, key: k.pem}\n")
     r = subprocess.run([cutover, "server", "-c", str(tls), "--check"],
                        capture_output=True, text=True, timeout=30)
