@@ -73,6 +73,7 @@ struct hs_conn {
     struct buf pending;          /* plaintext received while handling, fed after the response */
     bool keep_alive;             /* of the request being answered */
     bool peer_closed;
+    bool is_paused; /* reading stopped: too much pipelined input while handling */
     int file_fd;        /* owned: file body being sent (respond_fd), or -1 */
     uint64_t file_left; /* its bytes still to send */
     SSL *ssl;           /* owned, NULL without TLS */
@@ -118,6 +119,8 @@ struct hs_write {
 #define HS_FILE_CHUNK (256 * 1024)
 
 static void conn_close(struct hs_conn *c, const char *why);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 static void send_file_chunk(struct hs_conn *c);
 static void on_timer(uv_timer_t *t);
 static void conn_process(struct hs_conn *c);
@@ -224,6 +227,10 @@ on_written(uv_write_t *wr, int status)
         return;
     }
     conn_enter(c, HS_READING);
+    if (c->is_paused) {
+        c->is_paused = false;
+        uv_read_start(&c->h.stream, on_alloc, on_read);
+    }
     conn_process(c);
 }
 
@@ -600,8 +607,10 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     if (c->state == HS_READING) /* an inactivity timeout: a long upload that moves is fine */
         uv_timer_start(&c->timer, on_timer, c->srv->conf.read_timeout_ms, 0);
-    if (c->pending.len > HS_MAX_PENDING_INPUT && c->state != HS_READING)
+    if (c->pending.len > HS_MAX_PENDING_INPUT && c->state != HS_READING) {
         uv_read_stop(&c->h.stream); /* pipelining flood while handling: back-pressure */
+        c->is_paused = true;
+    }
     if (c->peer_closed && c->state == HS_HANDLING) {
         conn_close(c, "peer closed");
         return;

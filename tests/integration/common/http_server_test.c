@@ -5,6 +5,8 @@
  * thread with blocking sockets (or libcurl), the server on the test's loop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -528,6 +531,64 @@ file_body_is_streamed_whole(void **state)
     assert_string_equal(f->result.data, "200 3145728 0");
 }
 
+/* Writes <out> while reading everything back (poll), so neither side's buffers deadlock. */
+static void
+exchange_duplex(struct fixture *f, const char *out, size_t len)
+{
+    int fd = connect_local(f->port);
+    size_t off = 0;
+    char b[65536];
+
+    time_t deadline = time(NULL) + 20;
+
+    if (fd < 0)
+        return;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    for (int rounds = 0; rounds < 100000 && time(NULL) < deadline; rounds++) { /* bounded */
+        struct pollfd p = {.fd = fd, .events = POLLIN | (off < len ? POLLOUT : 0)};
+        ssize_t n;
+
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        if ((p.revents & POLLOUT) && (n = write(fd, out + off, len - off)) > 0)
+            off += (size_t)n;
+        if (p.revents & (POLLIN | POLLHUP)) {
+            if ((n = read(fd, b, sizeof(b))) <= 0)
+                break;
+            buf_append(&f->result, b, (size_t)n);
+        }
+    }
+    close(fd);
+}
+
+#define FLOOD_REQUESTS 12000 /* ~400 KB of pipelined requests: more than the pause threshold */
+
+static void
+client_flood(struct fixture *f)
+{
+    static const char one[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char last[] = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    struct buf out;
+
+    buf_init(&out);
+    for (int i = 0; i < FLOOD_REQUESTS - 1; i++)
+        buf_append(&out, one, sizeof(one) - 1);
+    buf_append(&out, last, sizeof(last) - 1);
+    exchange_duplex(f, out.data, out.len);
+    buf_fini(&out);
+}
+
+static void
+pipelining_flood_is_paused_and_resumed_not_dropped(void **state)
+{
+    struct fixture *f = *state;
+
+    start_server(f, NULL, NULL);
+    run_client(f, client_flood);
+    assert_non_null(f->result.data);
+    assert_int_equal(count(f->result.data, "HTTP/1.1 200 OK"), FLOOD_REQUESTS);
+}
+
 /* ---- TLS ---- */
 
 static void
@@ -640,6 +701,8 @@ main(void)
         cmocka_unit_test_setup_teardown(streamed_body_passes_the_buffer_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(parked_request_is_answered_later, setup, teardown),
         cmocka_unit_test_setup_teardown(file_body_is_streamed_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(pipelining_flood_is_paused_and_resumed_not_dropped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(handler_can_answer_from_the_head_and_the_connection_closes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(client_leaving_aborts_its_parked_request, setup, teardown),
