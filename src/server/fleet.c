@@ -117,11 +117,12 @@ reason_of(const struct deploy_instance_summary *h, struct rollout_reason *r)
 
 /* True when the agent of <instance> has been silent too long while <cmd> is not done. */
 static bool
-agent_is_silent(struct rollout *c, const char *instance, const struct store_command *cmd)
+agent_is_silent(struct rollout *c, const struct deploy_instance_summary *h,
+                const struct store_command *cmd)
 {
     int64_t at = 0, last;
 
-    store_instance_last_heartbeat(c->o->srv->store, instance, &at, NULL);
+    store_instance_last_heartbeat(c->o->srv->store, h->instance_id, &at, NULL);
     last = at;
     if (c->o->started_ms > last)
         last = c->o->started_ms;
@@ -129,6 +130,13 @@ agent_is_silent(struct rollout *c, const char *instance, const struct store_comm
         last = cmd->create_ms;
     if (cmd->claim_ms > last)
         last = cmd->claim_ms;
+    /* an agent reporting events is alive, even if a busy host delays its heartbeats */
+    for (size_t i = 0; i < h->nevents; i++) {
+        if (h->events[i].start_ms > last)
+            last = h->events[i].start_ms;
+        if (h->events[i].end_ms > last)
+            last = h->events[i].end_ms;
+    }
     return c->now - last > (int64_t)c->o->heartbeat_timeout_ms;
 }
 
@@ -173,7 +181,7 @@ host_command(struct rollout *c, const struct deploy_instance_summary *h,
             store_command_set_state(c->o->srv->store, cmd->id, STORE_COMMAND_DONE);
         return ROLLOUT_DONE;
     }
-    if (agent_is_silent(c, h->instance_id, cmd)) {
+    if (agent_is_silent(c, h, cmd)) {
         char msg[200];
         snprintf(msg, sizeof(msg), "no heartbeat from the agent for %llu ms during %s",
                  (unsigned long long)c->o->heartbeat_timeout_ms, pending);
@@ -326,6 +334,10 @@ fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
                 if (!has_reason)
                     *why = r; /* this tick's reason: the rows above may not show it yet */
                 has_reason = true;
+                if (!c->od->has_first_failure) {
+                    c->od->first_failure = r;
+                    c->od->has_first_failure = true;
+                }
                 h->status = DEPLOY_INSTANCE_FAILED;
                 fleet_set_instance(c, h->instance_id, DEPLOY_INSTANCE_FAILED, "InstanceFailure");
             }
@@ -338,7 +350,9 @@ fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
             cnt.in_progress++;
             break;
         case DEPLOY_INSTANCE_FAILED:
-            if (!has_reason)
+            if (!has_reason && c->od->has_first_failure)
+                *why = c->od->first_failure; /* late reports may have rewritten its events */
+            else if (!has_reason)
                 reason_of(h, why);
             has_reason = true;
             cnt.failed++;

@@ -373,7 +373,7 @@ void
 orchestrator_kick(struct orch *o)
 {
     if (!o->is_stopping && !uv_is_active((uv_handle_t *)&o->kick))
-        uv_timer_start(&o->kick, on_tick, 0, 0);
+        uv_timer_start(&o->kick, on_tick, ORCHESTRATOR_KICK_MS, 0);
 }
 
 /* ---- hooks ---------------------------------------------------------------------------------- */

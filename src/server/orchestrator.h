@@ -18,6 +18,7 @@
 struct server;
 
 #define ORCHESTRATOR_TICK_MS 250
+#define ORCHESTRATOR_KICK_MS 10 /* kicks (agent reports, API calls) coalesce into one tick */
 #define ORCHESTRATOR_SCRAPE_MS 500
 #define ORCHESTRATOR_HEARTBEAT_TIMEOUT_MS 15000 /* 3 × the agents' 5 s heartbeat interval */
 

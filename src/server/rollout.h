@@ -30,7 +30,13 @@ struct server;
 #define ROLLOUT_MAX_SCRAPE_FAILURES 10 /* alarm state unknown for this many scrapes: stop */
 #define ROLLOUT_NAME_MAX 128
 
-    struct orch_alarm {
+/* Why a host failed. */
+struct rollout_reason {
+    enum deployment_error code;
+    char msg[400];
+};
+
+struct orch_alarm {
     struct deployment_alarm a;
     char name[64];
     char group[ROLLOUT_NAME_MAX]; /* the target group it watches */
@@ -49,10 +55,12 @@ struct orch_dep {
     bool ignore_poll_failure; /* alarmConfiguration.ignorePollAlarmFailure */
     char admin[256];          /* the group's proxy admin address */
     char health_group[ROLLOUT_NAME_MAX];
-    uint64_t health_at;             /* uv_now of the cached health; 0: none */
-    struct proxy_api_health health; /* owned copy */
-    bool rb_registered;             /* ROLLBACK_TRAFFIC: original targets re-registered */
-    bool watch;                     /* alarms are evaluated now */
+    uint64_t health_at;                  /* uv_now of the cached health; 0: none */
+    struct proxy_api_health health;      /* owned copy */
+    bool rb_registered;                  /* ROLLBACK_TRAFFIC: original targets re-registered */
+    struct rollout_reason first_failure; /* the first host failure seen (in place, install) */
+    bool has_first_failure;
+    bool watch; /* alarms are evaluated now */
     struct orch_alarm alarms[ROLLOUT_MAX_ALARMS];
     size_t nalarms;
     char win_group[2][ROLLOUT_NAME_MAX];
@@ -88,12 +96,6 @@ struct rollout {
     struct deploy_instance_summaries hosts;
     struct store_command_list cmds;
     int64_t now; /* wall clock, ms */
-};
-
-/* Why a host failed. */
-struct rollout_reason {
-    enum deployment_error code;
-    char msg[400];
 };
 
 enum rollout_verdict {
