@@ -307,11 +307,9 @@ int
 server_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"conf", required_argument, NULL, 'c'},
-        {"check", no_argument, NULL, 'k'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"conf", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *level = NULL;
     bool check = false;
