@@ -45,6 +45,7 @@ struct got {
     uint32_t weights[2];
     size_t nforward;
     uint64_t requests, errors;
+    struct deployment_metric_sample sample;
 };
 
 static const char *want_targets[2];
@@ -108,6 +109,7 @@ on_result(void *ud, const struct traffic_result *res)
         assert_int_equal(alarms_parse_sample(res->text, res->text_len, metrics_group, 0, &s), 0);
         g->requests = s.requests;
         g->errors = s.errors;
+        g->sample = s;
     }
 }
 
@@ -258,6 +260,30 @@ register_shift_scrape_deregister(void **state)
     assert_int_equal(g.status, 0);
     assert_true(g.requests >= 20);
     assert_true(g.errors >= 20);
+
+    /* 10 answers after 300 ms: the p99 of green's histogram is in the 0.5 s bucket */
+    for (int i = 0; i < 10; i++) {
+        struct http_fetch_response r;
+        struct err err;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/x?delay=0.3", W.web_port);
+        assert_int_equal(http_fetch_request("GET", url, NULL, NULL, 0, 3000, &r, &err), 0);
+        assert_int_equal(r.status, 200);
+        http_fetch_response_fini(&r);
+    }
+    memset(&g, 0, sizeof(g));
+    metrics_group = "green";
+    assert_int_equal(traffic_metrics(&W.loop, W.admin, on_result, &g), 0);
+    wait_done(&g);
+    metrics_group = NULL;
+    {
+        struct deployment_alarm p99 = {DEPLOYMENT_METRIC_TARGET_P99_SECONDS, 0.25, 30000, 1};
+        struct deployment_metric_sample zero;
+        double v;
+        memset(&zero, 0, sizeof(zero));
+        assert_true(g.sample.nbuckets > 2);
+        assert_true(deployment_alarm_eval(&p99, &zero, &g.sample, &v));
+        assert_true(v >= 0.3 && v <= 0.5);
+    }
 
     /* deregister green's backend: draining, then gone */
     fw[0].weight = 100;
