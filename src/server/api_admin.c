@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "common/err.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -222,6 +224,13 @@ struct upload {
     struct revisions_upload *u; /* owned until finished */
     char app[API_NAME_MAX];
     char type[8];
+    /* finishing (fsync + rename) runs on the thread pool: */
+    uv_work_t work;
+    struct api_call *call; /* borrowed; NULL once the client went away */
+    int rc;
+    char hex[REVISIONS_HEX_LEN + 1];
+    uint64_t size;
+    struct err err;
 };
 
 bool
@@ -286,27 +295,38 @@ api_admin_upload_body(struct api_call *c, const char *data, size_t len)
     return rc;
 }
 
-void
-api_admin_upload_end(struct api_call *c)
+/* Thread pool: the blocking part (fsync, rename). Touches only <up>. */
+static void
+upload_work(uv_work_t *w)
 {
-    struct upload *up = upload_of(c);
-    struct deploy_revision rev = {0};
-    struct err err = {0};
-    char hex[REVISIONS_HEX_LEN + 1], id[REVISIONS_HEX_LEN + 8];
-    int rc;
+    struct upload *up = w->data;
 
-    rc = revisions_upload_finish(up->u, hex, &rev.size, &err);
-    up->u = NULL;
+    up->rc = revisions_upload_finish(up->u, up->hex, &up->size, &up->err);
+    up->u = NULL; /* freed by finish, whatever the result */
+}
+
+static void
+upload_done(uv_work_t *w, int status)
+{
+    struct upload *up = w->data;
+    struct api_call *c = up->call;
+    struct deploy_revision rev = {0};
+    char id[REVISIONS_HEX_LEN + 8];
+    int rc = status < 0 ? status : up->rc;
+
+    if (c == NULL) /* the client left: the bundle may be on disk, unreferenced and harmless */
+        goto out;
     set_upload(c, NULL);
     if (rc != 0) {
-        api_reply_error(c, api_status_of(rc), "%s", err.msg);
+        api_reply_error(c, api_status_of(rc), "%s", up->err.msg);
         goto out;
     }
-    snprintf(id, sizeof(id), "sha256:%s", hex);
+    snprintf(id, sizeof(id), "sha256:%s", up->hex);
     rev.revision_id = id;
-    rev.sha256 = hex;
+    rev.sha256 = up->hex;
     rev.application_name = up->app;
     rev.bundle_type = up->type;
+    rev.size = up->size;
     rev.register_ms = deploy_time_now_ms();
     if ((rc = store_revision_insert(store_of(c), &rev)) != 0) {
         api_reply_error(c, api_status_of(rc), "cannot record revision %s", id);
@@ -320,15 +340,35 @@ out:
 }
 
 void
+api_admin_upload_end(struct api_call *c)
+{
+    struct upload *up = upload_of(c);
+    int rc;
+
+    up->call = c;
+    up->work.data = up;
+    if ((rc = uv_queue_work(c->api->srv->loop, &up->work, upload_work, upload_done)) != 0) {
+        set_upload(c, NULL);
+        revisions_upload_abort(up->u);
+        free(up);
+        api_reply_error(c, 500, "cannot queue the bundle's fsync: %s", uv_strerror(rc));
+    }
+}
+
+void
 api_admin_upload_abort(struct api_call *c)
 {
     struct upload *up = upload_of(c);
 
     if (up == NULL)
         return;
+    set_upload(c, NULL);
+    if (up->call != NULL) { /* finishing on the thread pool: upload_done frees it */
+        up->call = NULL;
+        return;
+    }
     revisions_upload_abort(up->u);
     free(up);
-    set_upload(c, NULL);
 }
 
 /* ---- deployments ---- */

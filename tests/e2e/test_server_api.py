@@ -391,3 +391,30 @@ def test_wait_on_a_terminal_redraws_and_fails_with_the_code(procs, cutover, tmp_
     assert "\x1b[" in r.stdout, "no redraw on a terminal"
     assert "Failed: SCRIPT_FAILED" in r.stdout, r.stdout
     assert "ValidX" in r.stdout, r.stdout  # the board: ValidateService failed
+
+
+def test_uploads_cut_short_or_too_big_leave_nothing(procs, cutover, tmp_path):
+    import socket
+    server = Server(procs, cutover, tmp_path, settings={"max_bundle_size": "64K"})
+    cli(server, "create-application", "--application-name", "web")
+    revisions = server.data / "revisions"
+    # a client that goes away mid-body: the temporary file is removed
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"POST /v1/applications/web/revisions?bundleType=tgz HTTP/1.1\r\n"
+                  b"Host: t\r\nAuthorization: Bearer " + server.admin_token.encode() +
+                  b"\r\nContent-Length: 60000\r\n\r\n" + b"x" * 20000)
+        wait_for(lambda: any(p.name.startswith(".upload-") for p in revisions.iterdir()), 10,
+                 what="the upload's temporary file")
+    wait_for(lambda: not any(revisions.iterdir()), 10, what="the temporary file removed")
+    # over max_bundle_size: 413, nothing stored
+    big = tmp_path / "big.tgz"
+    big.write_bytes(os.urandom(100 * 1024))
+    r = cli(server, "push", "--application-name", "web", "--source", str(big), check=False)
+    assert r.returncode == 1 and "max_bundle_size" in r.stderr, r.stderr
+    wait_for(lambda: not any(revisions.iterdir()), 10, what="nothing left in the store")
+    # a bundle within the limit is stored under its digest
+    small = tmp_path / "small.tgz"
+    small.write_bytes(os.urandom(10 * 1024))
+    rev = cli(server, "push", "--application-name", "web", "--source", str(small)).stdout.strip()
+    assert rev == "sha256:" + hashlib.sha256(small.read_bytes()).hexdigest()
+    assert [p.name for p in revisions.iterdir()] == [rev[7:] + ".tgz"]
