@@ -92,17 +92,27 @@ struct init_paths {
     char conf[4096], db[4096], admin[4096], enroll[4096], revisions[4096];
 };
 
+/* <dir>/<name> into <out>; -ENAMETOOLONG when it does not fit. */
+static int
+join(char *out, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(out, size, "%s/%s", dir, name);
+
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 static int
 init_layout(const char *dir, const char *listen, struct init_paths *p, struct err *err)
 {
     struct store *st = NULL;
     int rc;
 
-    snprintf(p->conf, sizeof(p->conf), "%s/server.yaml", dir);
-    snprintf(p->db, sizeof(p->db), "%s/cutover.db", dir);
-    snprintf(p->admin, sizeof(p->admin), "%s/admin.token", dir);
-    snprintf(p->enroll, sizeof(p->enroll), "%s/enroll.token", dir);
-    snprintf(p->revisions, sizeof(p->revisions), "%s/revisions", dir);
+    if (join(p->conf, sizeof(p->conf), dir, "server.yaml") ||
+        join(p->db, sizeof(p->db), dir, "cutover.db") ||
+        join(p->admin, sizeof(p->admin), dir, "admin.token") ||
+        join(p->enroll, sizeof(p->enroll), dir, "enroll.token") ||
+        join(p->revisions, sizeof(p->revisions), dir, "revisions"))
+        return err_set(err, -ENAMETOOLONG, "%.200s: path too long", dir);
     if (access(p->conf, F_OK) == 0 || access(p->admin, F_OK) == 0 || access(p->db, F_OK) == 0)
         return err_set(err, -EEXIST,
                        "%s: already initialised (server.yaml, cutover.db or "
