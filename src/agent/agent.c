@@ -185,8 +185,8 @@ reporter_main(void *arg)
                 continue;
             }
             if (d == DELIVERY_FAILED)
-                retry_at =
-                    mono_ms() + agent_wire_backoff_ms(attempt++, BACKOFF_MAX_MS, (uint32_t)rand());
+                retry_at = mono_ms() +
+                           agent_wire_backoff_ms(attempt++, BACKOFF_MAX_MS, agent_wire_jitter());
         }
         if (mono_ms() >= next_hb) {
             heartbeat(a);
@@ -439,7 +439,7 @@ register_agent(struct agent *a, struct err *err)
         if (!agent_client_is_transient(rc) && rc != -EACCES && rc != -EPERM)
             return rc;
         log_warn("cannot register with %s, retrying: %s", a->server, err->msg);
-        sleep_ms(agent_wire_backoff_ms(attempt, BACKOFF_MAX_MS, (uint32_t)rand()));
+        sleep_ms(agent_wire_backoff_ms(attempt, BACKOFF_MAX_MS, agent_wire_jitter()));
     }
 }
 
@@ -456,7 +456,7 @@ poll_loop(struct agent *a, struct err *err)
             if (a->once)
                 return rc;
             log_warn("polling %s for commands failed, retrying: %s", a->server, err->msg);
-            sleep_ms(agent_wire_backoff_ms(attempt++, BACKOFF_MAX_MS, (uint32_t)rand()));
+            sleep_ms(agent_wire_backoff_ms(attempt++, BACKOFF_MAX_MS, agent_wire_jitter()));
             continue;
         }
         attempt = 0;
@@ -547,7 +547,6 @@ init_state(struct agent *a)
         err_die(ERR_EXIT_FAILED, "out of memory");
     a->register_body = make_register_body(a);
     agent_client_init(&a->client, a->server, a->token, a->cafile, a->register_body);
-    srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
 }
 
 static void

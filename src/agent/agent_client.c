@@ -158,7 +158,8 @@ static int
 register_with(struct agent_client *c, struct http_fetch_session *session, struct err *err)
 {
     struct deploy_agent_registered reg;
-    struct http_fetch_response resp;
+    struct http_fetch_response resp = {0};
+    char why[ERR_MSG_MAX];
     struct call k = {.session = session,
                      .method = "POST",
                      .path = "/v1/agent/register",
@@ -171,8 +172,10 @@ register_with(struct agent_client *c, struct http_fetch_session *session, struct
         return rc;
     rc = deploy_agent_registered_parse(resp.body.data, resp.body.len, &reg, err);
     http_fetch_response_fini(&resp);
-    if (rc != 0)
-        return err_set(err, -EPROTO, "register: %s", err->msg);
+    if (rc != 0) {
+        str_copy(why, err->msg, sizeof(why)); /* err_set must not read what it writes */
+        return err_set(err, -EPROTO, "register: %s", why);
+    }
     if (reg.instance_token == NULL || reg.instance_token[0] == '\0' ||
         strlen(reg.instance_token) >= AGENT_CLIENT_TOKEN_MAX) {
         deploy_agent_registered_fini(&reg);
@@ -193,7 +196,7 @@ int
 agent_client_poll(struct agent_client *c, uint32_t wait_s, struct deploy_command_list *out,
                   struct err *err)
 {
-    struct http_fetch_response resp;
+    struct http_fetch_response resp = {0};
     char path[64];
     struct call k = {.session = c->main_session,
                      .method = "GET",
@@ -207,7 +210,12 @@ agent_client_poll(struct agent_client *c, uint32_t wait_s, struct deploy_command
         return rc;
     rc = deploy_agent_commands_parse(resp.body.data, resp.body.len, out, err);
     http_fetch_response_fini(&resp);
-    return rc != 0 ? err_set(err, -EPROTO, "commands: %s", err->msg) : 0;
+    if (rc != 0) {
+        char why[ERR_MSG_MAX];
+        str_copy(why, err->msg, sizeof(why)); /* err_set must not read what it writes */
+        return err_set(err, -EPROTO, "commands: %s", why);
+    }
+    return 0;
 }
 
 int

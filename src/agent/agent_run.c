@@ -135,7 +135,7 @@ download(struct run *r, const char *part, struct err *err)
 
     for (unsigned attempt = 0; attempt < DOWNLOAD_ATTEMPTS; attempt++) {
         if (attempt > 0) {
-            uint32_t ms = agent_wire_backoff_ms(attempt - 1, 8000, (uint32_t)rand());
+            uint32_t ms = agent_wire_backoff_ms(attempt - 1, 8000, agent_wire_jitter());
             struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
             log_warn("bundle download failed, retrying in %u ms: %s", (unsigned)ms, err->msg);
             nanosleep(&ts, NULL);
@@ -325,11 +325,10 @@ run_lifecycle(struct run *r, const char *bundle)
     struct err err = {0};
     char dir_name[256];
     bool ok;
-    int rc;
 
     r->o.bundle_location = bundle;
     r->o.sha256 = r->cmd->sha256; /* checked again right before unpacking */
-    if ((rc = lifecycle_check(&r->o, &err)) != 0) {
+    if (lifecycle_check(&r->o, &err) != 0) {
         refuse(r, r->o.events[0], err.msg);
         return false;
     }
@@ -337,7 +336,7 @@ run_lifecycle(struct run *r, const char *bundle)
     r->event_start_ms = deploy_time_now_ms();
     r->next = 0;
     push_event(r, r->o.events[0], DEPLOY_EVENT_IN_PROGRESS, r->event_start_ms, NULL);
-    if ((rc = lifecycle_run(&r->o, &r->rep, &err)) != 0) {
+    if (lifecycle_run(&r->o, &r->rep, &err) != 0) {
         refuse(r, r->o.events[0], err.msg);
         return false;
     }

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <uv.h>
 
 #include "common/err.h"
 #include "common/str.h"
@@ -142,6 +144,16 @@ agent_wire_backoff_ms(unsigned attempt, uint32_t max_ms, uint32_t rnd)
     if (d > max_ms)
         d = max_ms;
     return (uint32_t)(d - (d / 4 > 0 ? rnd % (d / 4 + 1) : 0));
+}
+
+uint32_t
+agent_wire_jitter(void)
+{
+    uint32_t r;
+
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (uint32_t)uv_hrtime();
+    return r;
 }
 
 int

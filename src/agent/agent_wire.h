@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* The host agent's pure translations between the lifecycle engine and the server's wire
+/* The host agent's translations between the lifecycle engine and the server's wire
  * contract (server-design.md): event statuses and diagnostics codes, report bodies, --tags,
- * server URLs and the retry backoff. No I/O, no clock. */
+ * server URLs and the retry backoff. No I/O and no clock, but for agent_wire_jitter. */
 #ifndef AGENT_AGENT_WIRE_H
 #define AGENT_AGENT_WIRE_H
 
@@ -54,6 +54,10 @@ bool agent_wire_server_is_valid(const char *server);
 /* Delay before retry number <attempt> (0-based): 500 ms doubling up to <max_ms>, minus up to a
  * quarter chosen by <rnd> (any value), so a fleet does not retry in lockstep. */
 uint32_t agent_wire_backoff_ms(unsigned attempt, uint32_t max_ms, uint32_t rnd);
+
+/* A random value for agent_wire_backoff_ms (getrandom, or the clock when it is unavailable).
+ * The one impure helper here. */
+uint32_t agent_wire_jitter(void);
 
 /* The events of a command, by name, into <out> (APPSPEC_NEVENTS entries). Unknown or repeated
  * names fail with -EINVAL and err naming the event. */
