@@ -135,6 +135,33 @@ op_finish(struct op *op, const struct traffic_result *res)
     return d;
 }
 
+/* The first deployment of a blue/green group: the fleet the listener forwards most to is the
+ * original (the proxy, not a default, says which fleet serves). */
+static void
+learn_serving(struct op *op, const struct traffic_result *res)
+{
+    struct rollout c;
+    uint32_t best = 0;
+    int fleet = 0;
+
+    if (orchestrator_load(op->o, op->id, &c) == 0 && c.step == DEPLOYMENT_STEP_START &&
+        c.prog.original_fleet < 0 && c.has_grp && c.grp.group.nfleets == 2) {
+        for (size_t f = 0; f < 2; f++)
+            for (size_t i = 0; i < res->action.nforward; i++)
+                if (strcmp(res->action.forward[i].target_group,
+                           c.grp.group.fleets[f].target_group) == 0 &&
+                    res->action.forward[i].weight > best) {
+                    best = res->action.forward[i].weight;
+                    fleet = (int)f;
+                }
+        c.prog.original_fleet = fleet;
+        log_info("deployment %s: listener %s serves fleet %s: it is the original", op->id,
+                 c.grp.group.listener, c.grp.group.fleets[fleet].target_group);
+        rollout_save(&c);
+    }
+    orchestrator_unload(&c);
+}
+
 static void
 on_op_done(void *ud, const struct traffic_result *res)
 {
@@ -157,6 +184,9 @@ on_op_done(void *ud, const struct traffic_result *res)
     }
     case ROLLOUT_OP_TARGETS:
         d->health_at = 0;
+        break;
+    case ROLLOUT_OP_SERVING:
+        learn_serving(op, res);
         break;
     case ROLLOUT_OP_RB_TARGETS:
         d->health_at = 0;
@@ -193,6 +223,21 @@ on_op_done(void *ud, const struct traffic_result *res)
     }
 out:
     free(op);
+}
+
+void
+rollout_start_serving(struct rollout *c)
+{
+    struct op *op;
+
+    if (c->od->is_busy)
+        return;
+    op = op_new(c, ROLLOUT_OP_SERVING);
+    if (traffic_listener(c->o->loop, c->od->admin, c->grp.group.listener, on_op_done, op) < 0) {
+        struct traffic_result r = {.status = -EINVAL};
+        str_copy(r.msg, "bad proxy admin address", sizeof(r.msg));
+        on_op_done(op, &r);
+    }
 }
 
 bool
@@ -580,6 +625,13 @@ step_start(struct rollout *c)
                     "unknown deployment config", -1);
         return;
     }
+    if (c->plan.type == DEPLOYMENT_BLUE_GREEN && !c->plan.is_restore &&
+        c->prog.original_fleet < 0 && c->grp.last_good_revision_id == NULL &&
+        c->grp.group.proxy_admin != NULL && c->grp.group.listener != NULL &&
+        c->grp.group.nfleets == 2) {
+        rollout_start_serving(c); /* persisted by the answer; START runs again after it */
+        return;
+    }
     memset(&all, 0, sizeof(all));
     if (store_instance_list(c->o->srv->store, &all) < 0)
         return;
@@ -589,7 +641,10 @@ step_start(struct rollout *c)
                           DEPLOYMENT_ROLE_IN_PLACE);
     } else {
         int serving = c->grp.serving_fleet == 1 ? 1 : 0;
-        c->prog.original_fleet = c->plan.is_restore ? 1 - serving : serving;
+        if (c->plan.is_restore)
+            c->prog.original_fleet = 1 - serving;
+        else if (c->prog.original_fleet < 0) /* else learned from the listener */
+            c->prog.original_fleet = serving;
         add_hosts(c, &all, &c->grp.group.fleets[c->prog.original_fleet].tag, 1,
                   DEPLOYMENT_ROLE_ORIGINAL);
         nrepl = add_hosts(c, &all, &c->grp.group.fleets[1 - c->prog.original_fleet].tag, 1,

@@ -111,6 +111,7 @@ enum rollout_op {
     ROLLOUT_OP_TEST,       /* ALLOW: the test listener to the replacement */
     ROLLOUT_OP_RB_TARGETS, /* ROLLBACK_TRAFFIC: original targets back */
     ROLLOUT_OP_RB_SHIFT,   /* ROLLBACK_TRAFFIC: all traffic to the original */
+    ROLLOUT_OP_SERVING,    /* START: which fleet the listener serves (first deployment) */
 };
 
 /* ---- orchestrator.c ---- */
@@ -150,6 +151,7 @@ bool rollout_proxy_gave_up(struct rollout *c);
 bool rollout_health_fresh(struct rollout *c, const char *group);
 /* Proxy calls; each is a no-op while another call of the deployment is in flight. */
 void rollout_start_health(struct rollout *c, const char *group);
+void rollout_start_serving(struct rollout *c);
 void rollout_start_targets(struct rollout *c, enum rollout_op kind, const char *group, bool add,
                            const char *const *targets, size_t n);
 

@@ -18,6 +18,7 @@ enum traffic_kind {
     TRAFFIC_TARGETS,
     TRAFFIC_HEALTH,
     TRAFFIC_METRICS,
+    TRAFFIC_LISTENER,
 };
 
 struct traffic_req {
@@ -134,17 +135,14 @@ same_forward(const struct proxy_api_action *want, const struct proxy_api_action 
     return 1;
 }
 
+/* GET /listeners into r->res.action for listener r->name; with <want>, also checks it forwards
+ * those weights. */
 static int
-do_set_forward(struct traffic_req *r, struct err *err)
+read_listener(struct traffic_req *r, const struct proxy_api_action *want, struct err *err)
 {
-    char path[300];
     struct proxy_api_listeners ls;
     int rc;
 
-    snprintf(path, sizeof(path), "/listeners/%s/action", r->name);
-    if ((rc = fetch(r, "PUT", path, r->body, err)) < 0)
-        return rc;
-    /* read the change back from a fresh GET, not from the PUT's answer */
     if ((rc = fetch(r, "GET", "/listeners", NULL, err)) < 0)
         return rc;
     if ((rc = proxy_api_listeners_parse(&ls, r->resp.body.data, r->resp.body.len, err)) < 0)
@@ -152,21 +150,34 @@ do_set_forward(struct traffic_req *r, struct err *err)
     rc = err_set(err, -EPROTO, "read back: listener %s not found", r->name);
     for (size_t i = 0; i < ls.n; i++) {
         const struct proxy_api_action *got = &ls.items[i].action;
+        char *text;
         if (strcmp(ls.items[i].name, r->name) != 0)
             continue;
-        if (!same_forward(&r->want, got)) {
+        if (want != NULL && !same_forward(want, got)) {
             rc = err_set(err, -EPROTO, "read back: listener %s does not forward what was set",
                          r->name);
             break;
         }
-        /* keep the read-back action for the caller */
-        char *text = proxy_api_action_format(got);
+        text = proxy_api_action_format(got); /* a copy that outlives <ls> */
         rc = proxy_api_action_parse(&r->res.action, text, strlen(text), err);
         free(text);
         break;
     }
     proxy_api_listeners_fini(&ls);
     return rc;
+}
+
+static int
+do_set_forward(struct traffic_req *r, struct err *err)
+{
+    char path[300];
+    int rc;
+
+    snprintf(path, sizeof(path), "/listeners/%s/action", r->name);
+    if ((rc = fetch(r, "PUT", path, r->body, err)) < 0)
+        return rc;
+    /* read the change back from a fresh GET, not from the PUT's answer */
+    return read_listener(r, &r->want, err);
 }
 
 static void
@@ -191,6 +202,9 @@ on_work(uv_work_t *w)
         rc = fetch(r, "GET", path, NULL, &err);
         if (rc == 0)
             rc = proxy_api_health_parse(&r->res.health, r->resp.body.data, r->resp.body.len, &err);
+        break;
+    case TRAFFIC_LISTENER:
+        rc = read_listener(r, NULL, &err);
         break;
     case TRAFFIC_METRICS:
         rc = fetch(r, "GET", "/metrics", NULL, &err);
@@ -274,6 +288,12 @@ int
 traffic_metrics(uv_loop_t *loop, const char *admin, traffic_cb *cb, void *ud)
 {
     return submit(loop, req_new(TRAFFIC_METRICS, NULL, cb, ud), admin);
+}
+
+int
+traffic_listener(uv_loop_t *loop, const char *admin, const char *listener, traffic_cb *cb, void *ud)
+{
+    return submit(loop, req_new(TRAFFIC_LISTENER, listener, cb, ud), admin);
 }
 
 const char *

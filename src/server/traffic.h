@@ -43,6 +43,11 @@ int traffic_targets(uv_loop_t *loop, const char *admin, const char *group, bool 
 /* GET /target-groups/<group>/health into res->health. */
 int traffic_health(uv_loop_t *loop, const char *admin, const char *group, traffic_cb *cb, void *ud);
 
+/* GET /listeners: the forward action of <listener> into res->action (-EPROTO if there is no
+ * such listener). */
+int traffic_listener(uv_loop_t *loop, const char *admin, const char *listener, traffic_cb *cb,
+                     void *ud);
+
 /* GET /metrics into res->text. */
 int traffic_metrics(uv_loop_t *loop, const char *admin, traffic_cb *cb, void *ud);
 

@@ -63,6 +63,7 @@ struct world {
     int hooks_port;
     char hooks_seen[1024]; /* triggerEvent values received, space separated */
     bool in_place;
+    bool green_serves; /* the proxy starts with green 100, blue 0 */
 };
 
 static struct world W;
@@ -348,13 +349,14 @@ start_proxy(void)
         conf, sizeof(conf),
         "admin: 127.0.0.1:%d\nworkers: 1\nlisteners:\n  web:\n"
         "    bind: 127.0.0.1:%d\n    forward:\n"
-        "      - {target_group: blue, weight: 100}\n"
-        "      - {target_group: green, weight: 0}\n"
+        "      - {target_group: blue, weight: %d}\n"
+        "      - {target_group: green, weight: %d}\n"
         "  app:\n    bind: 127.0.0.1:%d\n    forward: [{target_group: web, weight: 1}]\n"
         "  test:\n    bind: 127.0.0.1:%d\n    forward: [{target_group: blue, weight: 1}]\n"
         "target_groups:\n  blue:\n%s    targets: []\n  green:\n%s    targets: []\n"
         "  web:\n%s    targets: [",
-        W.admin_port, W.web_port, free_port(), free_port(), hc, hc, hc);
+        W.admin_port, W.web_port, W.green_serves ? 0 : 100, W.green_serves ? 100 : 0, free_port(),
+        free_port(), hc, hc, hc);
     for (size_t i = 0, k = 0; i < W.nhosts; i++)
         if (strcmp(W.hosts[i].tags_value, "web") == 0)
             n += (size_t)snprintf(conf + n, sizeof(conf) - n, "%s%s", k++ > 0 ? ", " : "",
@@ -904,6 +906,27 @@ unreadable_alarm_state_stops_the_deployment(void **state)
     store_deployment_fini(&d);
 }
 
+static void
+first_release_goes_to_the_fleet_the_listener_does_not_serve(void **state)
+{
+    char d1[STORE_ID_MAX];
+
+    (void)state;
+    world_init();
+    W.green_serves = true;
+    add_host("blue-1", "fleet", "blue");
+    add_host("green-1", "fleet", "green");
+    start_proxy();
+    create_group(bg_group);
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), d1);
+    assert_int_equal(wait_final(d1, 30, NULL), DEPLOY_SUCCEEDED);
+    instance_type_is(d1, "blue-1", DEPLOY_INSTANCE_TYPE_GREEN); /* the replacement */
+    instance_type_is(d1, "green-1", DEPLOY_INSTANCE_TYPE_BLUE);
+    assert_int_equal(weight_of("blue"), 100);
+    assert_int_equal(weight_of("green"), 0);
+}
+
 int
 main(void)
 {
@@ -917,6 +940,8 @@ main(void)
         cmocka_unit_test_teardown(in_place_failure_stops_the_rollout_and_redeploys_the_last_good,
                                   teardown),
         cmocka_unit_test_teardown(unreadable_alarm_state_stops_the_deployment, teardown),
+        cmocka_unit_test_teardown(first_release_goes_to_the_fleet_the_listener_does_not_serve,
+                                  teardown),
     };
 
     assert_int_equal(http_fetch_global_init(), 0);
