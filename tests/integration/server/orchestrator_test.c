@@ -927,6 +927,47 @@ first_release_goes_to_the_fleet_the_listener_does_not_serve(void **state)
     assert_int_equal(weight_of("green"), 0);
 }
 
+static bool
+green_has_half(void)
+{
+    return weight_of("green") == 50 && weight_of("blue") == 50;
+}
+
+static void
+linear_climbs_in_steps_to_all(void **state)
+{
+    char d1[STORE_ID_MAX], group[4096];
+    char *canary;
+    uint64_t t_half;
+
+    (void)state;
+    world_init();
+    add_host("blue-1", "fleet", "blue");
+    add_host("green-1", "fleet", "green");
+    start_proxy();
+    snprintf(group, sizeof(group), "%s", canary_group);
+    canary = strstr(group, "\"trafficRoutingConfig\"");
+    assert_non_null(canary);
+    /* same length as the canary's routing, so the rest of the group stays in place */
+    {
+        const char *linear = "\"trafficRoutingConfig\":{\"type\":\"TimeBasedLinear\","
+                             "\"timeBasedLinear\":{\"linearPercentage\":50,"
+                             "\"linearInterval\":\"2s\"}},";
+        const char *end = strstr(canary, "}},") + 3;
+        char rest[4096];
+        snprintf(rest, sizeof(rest), "%s", end);
+        snprintf(canary, sizeof(group) - (size_t)(canary - group), "%s%s", linear, rest);
+    }
+    create_group(group);
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), d1);
+    run_until(green_has_half, 30, "the 50 % step");
+    t_half = uv_hrtime();
+    assert_int_equal(wait_final(d1, 30, NULL), DEPLOY_SUCCEEDED);
+    assert_true(uv_hrtime() - t_half >= 2000000000ull); /* held a whole interval */
+    assert_int_equal(weight_of("green"), 100);
+}
+
 int
 main(void)
 {
@@ -942,6 +983,7 @@ main(void)
         cmocka_unit_test_teardown(unreadable_alarm_state_stops_the_deployment, teardown),
         cmocka_unit_test_teardown(first_release_goes_to_the_fleet_the_listener_does_not_serve,
                                   teardown),
+        cmocka_unit_test_teardown(linear_climbs_in_steps_to_all, teardown),
     };
 
     assert_int_equal(http_fetch_global_init(), 0);
