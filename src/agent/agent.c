@@ -114,6 +114,10 @@ deliver_one(struct agent *a)
 
     if ((rc = agent_outbox_peek(&a->outbox, &e)) == -ENOENT)
         return DELIVERY_EMPTY;
+    if (rc != 0 && rc != -EINVAL) { /* the outbox itself is unreadable: retry later */
+        log_error("outbox %s: %s", a->outbox.dir, strerror(-rc));
+        return DELIVERY_FAILED;
+    }
     if (rc != 0) {
         log_error("outbox report %llu unreadable, dropped: %s", (unsigned long long)e.seq,
                   strerror(-rc));
