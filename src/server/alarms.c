@@ -67,7 +67,9 @@ value_of(const char *line, const char *end, double *out)
     memcpy(num, brace, n);
     num[n] = '\0';
     *out = strtod(num, &stop);
-    return stop == num ? -EINVAL : 0;
+    if (stop == num || *stop != '\0' || !isfinite(*out) || *out < 0 || *out > 9.2e18)
+        return -EINVAL; /* counters are non-negative integers that fit uint64_t */
+    return 0;
 }
 
 static int
@@ -75,6 +77,9 @@ add_bucket(struct deployment_metric_sample *s, const char *le, double count)
 {
     double bound = strcmp(le, "+Inf") == 0 ? INFINITY : strtod(le, NULL);
     size_t i;
+
+    if (isnan(bound) || bound < 0)
+        return -EINVAL;
 
     for (i = 0; i < s->nbuckets; i++) {
         if (s->le[i] == bound || (isinf(bound) && isinf(s->le[i]))) {
