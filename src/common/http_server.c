@@ -45,6 +45,8 @@ static const struct {
 };
 
 #define HS_MAX_PENDING_INPUT (256 * 1024) /* bytes kept while a request is handled */
+#define HS_FEED_SLICE (16 * 1024)         /* bytes handed to the parser per call */
+#define HS_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 struct http_server_req {
     struct hs_conn *conn;          /* borrowed: owner */
@@ -71,9 +73,11 @@ struct hs_conn {
     struct http1_parser *parser; /* owned */
     struct http_server_req *req; /* owned: the request being read or handled, or NULL */
     struct buf pending;          /* plaintext received while handling, fed after the response */
+    size_t pending_off;          /* bytes of <pending> already fed (compacted lazily: a flood
+                                  * of pipelined requests must not memmove per request) */
     bool keep_alive;             /* of the request being answered */
     bool peer_closed;
-    bool is_paused; /* reading stopped: too much pipelined input while handling */
+    bool is_paused;     /* reading stopped: too much pipelined input while handling */
     int file_fd;        /* owned: file body being sent (respond_fd), or -1 */
     uint64_t file_left; /* its bytes still to send */
     SSL *ssl;           /* owned, NULL without TLS */
@@ -483,15 +487,25 @@ static const struct http1_callbacks parser_cb = {
 static void
 conn_process(struct hs_conn *c)
 {
-    while (c->state == HS_READING && c->pending.len > 0) {
+    while (c->state == HS_READING && c->pending.len > c->pending_off) {
         size_t used = 0;
         int rc;
 
         http1_parser_resume(c->parser);
-        rc = http1_parser_feed(c->parser, c->pending.data, c->pending.len, &used);
+        /* in slices: the parser looks at everything it is given, and a flood of pipelined
+         * requests must cost linear time, not the whole backlog per request */
+        rc = http1_parser_feed(c->parser, c->pending.data + c->pending_off,
+                               HS_MIN(c->pending.len - c->pending_off, HS_FEED_SLICE), &used);
         if (c->state == HS_CLOSING)
             return;
-        buf_consume(&c->pending, used);
+        c->pending_off += used;
+        if (c->pending_off == c->pending.len) {
+            buf_reset(&c->pending);
+            c->pending_off = 0;
+        } else if (c->pending_off > 65536 && c->pending_off > c->pending.len / 2) {
+            buf_consume(&c->pending, c->pending_off);
+            c->pending_off = 0;
+        }
         if (rc == -EPROTO) {
             respond_and_close(c, http1_parser_status(c->parser), http1_parser_reason(c->parser));
             return;
@@ -507,8 +521,8 @@ conn_process(struct hs_conn *c)
                 c->keep_alive = false; /* rejected from on_head and answered: close after */
             return;
         }
-        if (rc != HTTP1_PAUSE)
-            break;
+        if (rc != HTTP1_PAUSE && used == 0)
+            break; /* nothing taken (an upgrade's tunnel bytes): do not spin */
     }
     if (c->state == HS_READING && c->peer_closed) {
         if (http1_parser_in_message(c->parser))
@@ -607,7 +621,7 @@ on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     if (c->state == HS_READING) /* an inactivity timeout: a long upload that moves is fine */
         uv_timer_start(&c->timer, on_timer, c->srv->conf.read_timeout_ms, 0);
-    if (c->pending.len > HS_MAX_PENDING_INPUT && c->state != HS_READING) {
+    if (c->pending.len - c->pending_off > HS_MAX_PENDING_INPUT && c->state != HS_READING) {
         uv_read_stop(&c->h.stream); /* pipelining flood while handling: back-pressure */
         c->is_paused = true;
     }

@@ -561,19 +561,20 @@ exchange_duplex(struct fixture *f, const char *out, size_t len)
     close(fd);
 }
 
-#define FLOOD_REQUESTS 12000 /* ~400 KB of pipelined requests: more than the pause threshold */
+#define FLOOD_REQUESTS 400 /* × ~1 KiB: more pipelined input than the pause threshold */
 
 static void
 client_flood(struct fixture *f)
 {
-    static const char one[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
-    static const char last[] = "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char pad[1001];
     struct buf out;
 
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
     buf_init(&out);
-    for (int i = 0; i < FLOOD_REQUESTS - 1; i++)
-        buf_append(&out, one, sizeof(one) - 1);
-    buf_append(&out, last, sizeof(last) - 1);
+    for (int i = 0; i < FLOOD_REQUESTS; i++)
+        buf_appendf(&out, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\n%s\r\n", pad,
+                    i == FLOOD_REQUESTS - 1 ? "Connection: close\r\n" : "");
     exchange_duplex(f, out.data, out.len);
     buf_fini(&out);
 }
