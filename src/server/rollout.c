@@ -54,6 +54,20 @@ rollout_update_info(struct rollout *c)
         log_error("deployment %s: cannot update its record", c->dep.info.deployment_id);
 }
 
+/* The only place a deployment's status changes (deployment.h draws the legal moves). */
+static void
+set_status(struct rollout *c, enum deployment_status next)
+{
+    enum deployment_status cur = (enum deployment_status)c->dep.info.status;
+
+    if (cur == next) /* resumed after the change was committed */
+        return;
+    ASSERT(deployment_status_can_enter(cur, next));
+    log_info("deployment %s: %s -> %s", c->dep.info.deployment_id, deployment_status_name(cur),
+             deployment_status_name(next));
+    c->dep.info.status = (enum deploy_status)next;
+}
+
 /* ---- notifications ------------------------------------------------------------------------ */
 
 static bool
@@ -455,7 +469,7 @@ finalize_failure(struct rollout *c)
         else if (h->status == DEPLOY_INSTANCE_PENDING)
             fleet_set_instance(c, h->instance_id, DEPLOY_INSTANCE_SKIPPED, NULL);
     }
-    c->dep.info.status = (enum deploy_status)plan.status;
+    set_status(c, plan.status);
     c->dep.info.error_code = (enum deploy_error_code)plan.error;
     c->dep.info.error_message = c->prog.end_message;
     c->dep.info.complete_ms = c->now;
@@ -520,7 +534,7 @@ finalize_success(struct rollout *c)
     if (c->plan.type == DEPLOYMENT_BLUE_GREEN)
         store_group_set_serving_fleet(c->o->srv->store, c->dep.info.application_name,
                                       c->dep.info.group_name, 1 - c->prog.original_fleet);
-    c->dep.info.status = DEPLOY_SUCCEEDED;
+    set_status(c, DEPLOYMENT_SUCCEEDED);
     c->dep.info.complete_ms = c->now;
     c->step = DEPLOYMENT_STEP_DONE;
     rollout_save(c);
@@ -652,7 +666,7 @@ step_start(struct rollout *c)
     }
     rc = deployment_max_batch(&mhh, nrepl, &batch);
     c->prog.batch = (uint32_t)batch;
-    c->dep.info.status = DEPLOY_IN_PROGRESS;
+    set_status(c, DEPLOYMENT_IN_PROGRESS);
     c->dep.info.start_ms = c->now;
     rollout_update_info(c);
     if (rc == 0)
@@ -692,7 +706,7 @@ step_install(struct rollout *c)
     }
     rollout_enter(c, deployment_step_next(&c->plan, DEPLOYMENT_STEP_INSTALL));
     if (c->step == DEPLOYMENT_STEP_READY_WAIT) {
-        c->dep.info.status = DEPLOY_READY;
+        set_status(c, DEPLOYMENT_READY);
         rollout_update_info(c);
         rollout_notify(c, "DeploymentReady", NULL, "Ready");
     }
@@ -705,7 +719,7 @@ step_ready_wait(struct rollout *c)
     uint64_t wait = c->grp.group.ready_wait_ms;
 
     if (c->prog.continued) {
-        c->dep.info.status = DEPLOY_IN_PROGRESS;
+        set_status(c, DEPLOYMENT_IN_PROGRESS);
         rollout_update_info(c);
         rollout_enter(c, DEPLOYMENT_STEP_ALLOW);
         orchestrator_kick(c->o);
