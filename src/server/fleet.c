@@ -78,7 +78,7 @@ fleet_set_event(struct rollout *c, const char *instance, const char *name,
     ev.diag.error_code = diag_code;
     ev.diag.message = message;
     if (store_event_upsert(c->o->srv->store, c->dep.info.deployment_id, instance, &ev) < 0)
-        log_error("deployment %s: %s: cannot record %s", c->dep.info.deployment_id, instance, name);
+        rollout_log(c, LOG_ERROR, "%s: cannot record %s", instance, name);
 }
 
 static enum deployment_error
@@ -155,12 +155,11 @@ host_command(struct rollout *c, const struct deploy_instance_summary *h,
     if (cmd == NULL) {
         if (store_command_create(c->o->srv->store, c->dep.info.deployment_id, h->instance_id, names,
                                  p->count, id) < 0) {
-            log_error("deployment %s: %s: cannot queue %s", c->dep.info.deployment_id,
-                      h->instance_id, names[0]);
+            rollout_log(c, LOG_ERROR, "%s: cannot queue %s", h->instance_id, names[0]);
             return ROLLOUT_BUSY;
         }
-        log_info("deployment %s: %s: command %s queued (%s, %zu events)", c->dep.info.deployment_id,
-                 h->instance_id, id, names[0], p->count);
+        rollout_log(c, LOG_INFO, "%s: command %s queued (%s, %zu events)", h->instance_id, id,
+                    names[0], p->count);
         server_command_queued(c->o->srv, h->instance_id);
         return ROLLOUT_BUSY;
     }

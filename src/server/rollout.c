@@ -5,6 +5,7 @@
 #include "server/rollout.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,21 @@
 #include "server/traffic.h"
 
 void
+rollout_log(const struct rollout *c, enum log_level level, const char *fmt, ...)
+{
+    char ctx[160];
+    va_list ap;
+
+    if (!log_enabled(level))
+        return;
+    snprintf(ctx, sizeof(ctx), "deployment=%s step=%s", c->dep.info.deployment_id,
+             deployment_step_name(c->step));
+    va_start(ap, fmt);
+    log_writev(level, ctx, fmt, ap);
+    va_end(ap);
+}
+
+void
 rollout_save(struct rollout *c)
 {
     char *text;
@@ -31,15 +47,14 @@ rollout_save(struct rollout *c)
     c->prog.phase = deployment_step_name(c->step);
     text = deploy_progress_format(&c->prog);
     if (store_deployment_set_step(c->o->srv->store, c->dep.info.deployment_id, text) < 0)
-        log_error("deployment %s: cannot persist its progress", c->dep.info.deployment_id);
+        rollout_log(c, LOG_ERROR, "cannot persist its progress");
     free(text);
 }
 
 void
 rollout_enter(struct rollout *c, enum deployment_step next)
 {
-    log_info("deployment %s: %s -> %s", c->dep.info.deployment_id, deployment_step_name(c->step),
-             deployment_step_name(next));
+    rollout_log(c, LOG_INFO, "%s -> %s", deployment_step_name(c->step), deployment_step_name(next));
     c->step = next;
     c->prog.step_ms = c->now;
     c->prog.applied = false;
@@ -51,7 +66,7 @@ rollout_update_info(struct rollout *c)
 {
     store_target_overview(c->o->srv->store, c->dep.info.deployment_id, &c->dep.info.overview);
     if (store_deployment_update(c->o->srv->store, &c->dep.info) < 0)
-        log_error("deployment %s: cannot update its record", c->dep.info.deployment_id);
+        rollout_log(c, LOG_ERROR, "cannot update its record");
 }
 
 /* The only place a deployment's status changes (deployment.h draws the legal moves). */
@@ -63,8 +78,7 @@ set_status(struct rollout *c, enum deployment_status next)
     if (cur == next) /* resumed after the change was committed */
         return;
     ASSERT(deployment_status_can_enter(cur, next));
-    log_info("deployment %s: %s -> %s", c->dep.info.deployment_id, deployment_status_name(cur),
-             deployment_status_name(next));
+    rollout_log(c, LOG_INFO, "%s -> %s", deployment_status_name(cur), deployment_status_name(next));
     c->dep.info.status = (enum deploy_status)next;
 }
 
@@ -288,8 +302,8 @@ rollout_start_targets(struct rollout *c, enum rollout_op kind, const char *group
     if (c->od->is_busy)
         return;
     op = op_new(c, kind);
-    log_info("deployment %s: %s %zu target(s) %s %s (first %s)", c->dep.info.deployment_id,
-             add ? "registering" : "deregistering", n, add ? "in" : "from", group, targets[0]);
+    rollout_log(c, LOG_INFO, "%s %zu target(s) %s %s (first %s)",
+                add ? "registering" : "deregistering", n, add ? "in" : "from", group, targets[0]);
     if (traffic_targets(c->o->loop, c->od->admin, group, add, targets, n, on_op_done, op) < 0) {
         struct traffic_result r = {.status = -EINVAL};
         str_copy(r.msg, "bad proxy admin address", sizeof(r.msg));
@@ -323,11 +337,10 @@ start_forward(struct rollout *c, enum rollout_op kind, const char *original,
         fw[1].target_group = replacement;
     }
     if (n == 2)
-        log_info("deployment %s: listener %s: %s=%u %s=%u", c->dep.info.deployment_id, listener,
-                 fw[0].target_group, fw[0].weight, fw[1].target_group, fw[1].weight);
+        rollout_log(c, LOG_INFO, "listener %s: %s=%u %s=%u", listener, fw[0].target_group,
+                    fw[0].weight, fw[1].target_group, fw[1].weight);
     else
-        log_info("deployment %s: listener %s: %s=%u", c->dep.info.deployment_id, listener,
-                 fw[0].target_group, fw[0].weight);
+        rollout_log(c, LOG_INFO, "listener %s: %s=%u", listener, fw[0].target_group, fw[0].weight);
     if (traffic_set_forward(c->o->loop, c->od->admin, listener, fw, n, on_op_done, op) < 0) {
         struct traffic_result r = {.status = -EINVAL};
         str_copy(r.msg, "bad proxy admin address", sizeof(r.msg));
@@ -429,8 +442,8 @@ create_rollback(struct rollout *c, const char *revision, bool restore)
     r.rollback_triggering_deployment_id = c->dep.info.deployment_id;
     rc = store_deployment_create(c->o->srv->store, &r, id, active);
     if (rc < 0) {
-        log_error("deployment %s: cannot create its rollback (%s%s)", c->dep.info.deployment_id,
-                  strerror(-rc), active[0] != '\0' ? ", active elsewhere" : "");
+        rollout_log(c, LOG_ERROR, "cannot create its rollback (%s%s)", strerror(-rc),
+                    active[0] != '\0' ? ", active elsewhere" : "");
         return;
     }
     deploy_progress_init(&p);
@@ -442,8 +455,7 @@ create_rollback(struct rollout *c, const char *revision, bool restore)
     snprintf(msg, sizeof(msg), "rolled back by %s (%s of %s)", id,
              restore ? "original fleet restored" : "redeploy", revision);
     c->dep.info.rollback_message = arena_strdup(&c->prog.arena, msg);
-    log_info("deployment %s: rollback %s created (%s)", c->dep.info.deployment_id, id,
-             restore ? "restore" : "redeploy");
+    rollout_log(c, LOG_INFO, "rollback %s created (%s)", id, restore ? "restore" : "redeploy");
 }
 
 /* The last act of a failing or stopped deployment: records, commands, rollback, in one
@@ -483,9 +495,9 @@ finalize_failure(struct rollout *c)
         rollout_update_info(c);
     }
     store_commit(c->o->srv->store);
-    log_info("deployment %s: %s (%s: %s)", c->dep.info.deployment_id,
-             deployment_status_name(plan.status), deployment_error_name(plan.error),
-             c->prog.end_message != NULL ? c->prog.end_message : "");
+    rollout_log(c, LOG_INFO, "%s (%s: %s)", deployment_status_name(plan.status),
+                deployment_error_name(plan.error),
+                c->prog.end_message != NULL ? c->prog.end_message : "");
     rollout_notify(c, plan.status == DEPLOYMENT_STOPPED ? "DeploymentStop" : "DeploymentFailure",
                    NULL, deployment_status_name(plan.status));
     if (c->dep.info.rollback_deployment_id != NULL)
@@ -510,8 +522,8 @@ rollout_end(struct rollout *c, enum deployment_end_cause cause, enum deployment_
     c->prog.end_code = deployment_error_name(plan.error);
     c->prog.end_message = arena_strdup(&c->prog.arena, msg);
     c->prog.stop_rollback = stop_rollback;
-    log_warn("deployment %s: ending in %s: %s: %s", c->dep.info.deployment_id,
-             deployment_step_name(c->step), deployment_error_name(plan.error), msg);
+    rollout_log(c, LOG_WARN, "ending in %s: %s: %s", deployment_step_name(c->step),
+                deployment_error_name(plan.error), msg);
     if (plan.flip_traffic_back) {
         c->od->rb_registered = false;
         rollout_enter(c, DEPLOYMENT_STEP_ROLLBACK_TRAFFIC);
@@ -540,7 +552,7 @@ finalize_success(struct rollout *c)
     rollout_save(c);
     rollout_update_info(c);
     store_commit(c->o->srv->store);
-    log_info("deployment %s: Succeeded", c->dep.info.deployment_id);
+    rollout_log(c, LOG_INFO, "Succeeded");
     rollout_notify(c, "DeploymentSuccess", NULL, "Succeeded");
     orchestrator_unwatch(c->od);
 }
@@ -851,8 +863,8 @@ step_rollback_traffic(struct rollout *c)
         return;
     if (c->od->proxy_failures >= 4 * ROLLOUT_PROXY_MAX_FAILURES) {
         /* nothing more can be done from here: record it, an operator must look */
-        log_error("deployment %s: traffic could not be moved back: proxy %s keeps failing",
-                  c->dep.info.deployment_id, c->od->admin);
+        rollout_log(c, LOG_ERROR, "traffic could not be moved back: proxy %s keeps failing",
+                    c->od->admin);
         c->od->proxy_failures = 0;
         finalize_failure(c);
         return;

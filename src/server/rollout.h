@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "common/log.h"
 #include "protocol/deploy_progress.h"
 #include "protocol/proxy_api.h"
 #include "server/deployment.h"
@@ -130,6 +131,10 @@ void orchestrator_unwatch(struct orch_dep *d);
 struct orch_dep *orchestrator_op_end(struct orch *o, const char *id);
 
 /* ---- rollout.c ---- */
+
+/* Logs with the deployment's context ("deployment=d-… step=shift"). */
+void rollout_log(const struct rollout *c, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Takes the deployment's next action for its persisted step. */
 void rollout_advance(struct rollout *c);
