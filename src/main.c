@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "agent/local.h"
 #include "cli/cli_apps.h"
+#include "cli/cli_deploy.h"
 #include "cli/cli_proxy.h"
 #include "common/err.h"
 #include "proxy/proxy.h"
+#include "server/server.h"
 #include "supervisor/supervisor.h"
 
 static int version_main(int argc, char **argv);
@@ -21,6 +24,9 @@ static const struct subcommand {
     {"proxy", proxy_main, "reverse proxy and load balancer (the ALB role)"},
     {"supervise", supervisor_main, "run N app workers, reload gracefully (the PM2 role)"},
     {"apps", cli_apps_main, "command-line client for the supervisor"},
+    {"server", server_main, "control plane: API, state, orchestration (the CodeDeploy role)"},
+    {"deploy", cli_deploy_main, "command-line client for the server (aws deploy verbs)"},
+    {"agent", agent_main, "host agent: runs deployments from the server on this host"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},

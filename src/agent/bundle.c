@@ -300,13 +300,15 @@ decide_root(struct scan *s, const char *appspec_name, struct err *err)
     size_t toplen = 0;
     bool wrapped_has_spec = false, many_tops = false;
 
-    /* No early exit on a second top-level name: the appspec may come later in the archive
-     * (`tar -C dir .` stores entries in directory order). */
+    /* An appspec at the root wins wherever it comes in the archive (`tar -C dir .` stores
+     * entries in directory order, so other top-level names may come first). */
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->paths[i], appspec_name) == 0)
+            return 0;
+    }
     for (size_t i = 0; i < s->n; i++) {
         const char *p = s->paths[i];
         size_t len = strcspn(p, "/");
-        if (strcmp(p, appspec_name) == 0)
-            return 0;
         if (len == 0)
             continue;
         if (top == NULL) {

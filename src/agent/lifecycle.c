@@ -683,7 +683,8 @@ init_report(struct deployment *d)
         str_copy(rep->deployment_id, d->o->deployment_id, sizeof(rep->deployment_id));
     else
         make_deployment_id(rep->deployment_id);
-    (void)fsops_path(path, sizeof(path), "%s/%s", d->group_dir, rep->deployment_id);
+    (void)fsops_path(path, sizeof(path), "%s/%s", d->group_dir,
+                     d->o->dir_name != NULL ? d->o->dir_name : rep->deployment_id);
     rep->deployment_dir = mem_strdup(path);
     (void)fsops_path(path, sizeof(path), "%s/logs/scripts.log", rep->deployment_dir);
     rep->scripts_log = mem_strdup(path);

@@ -88,6 +88,10 @@ struct lifecycle_opts {
     bool rollback;                   /* blue/green rollback: see lifecycle_revision_for() */
     const char *self_exe;            /* for runas */
     const char *deployment_id;       /* NULL: a new d-XXXXXXXXX-local id */
+    const char *dir_name;            /* the deployment directory under <root>/<group-id>;
+                                      * NULL: the deployment id (the host agent runs a
+                                      * deployment's traffic events as separate commands, each
+                                      * in a directory of its own) */
     char *const *extra_env;          /* NULL-terminated "NAME=value" added to every hook's
                                       * environment (the host agent's BUNDLE_*, CUTOVER_*) */
     lifecycle_progress_cb *progress; /* may be NULL */
