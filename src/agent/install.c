@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "agent/fsops.h"
-#include "agent/jsonw.h"
 #include "agent/permissions.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/mem.h"
+#include "protocol/install_instructions.h"
 
 enum item_kind {
     ITEM_DIR = 0,
@@ -375,31 +375,25 @@ classify(struct plan *p, struct err *err)
 static int
 write_instructions(const struct plan *p, struct err *err)
 {
-    struct buf b;
+    struct install_instructions_item *items = mem_calloc(p->n ? p->n : 1, sizeof(*items));
+    char *text;
     int rc;
 
-    buf_init(&b);
-    buf_append_str(&b, "{\"file_exists_behavior\":");
-    jsonw_str(&b, appspec_file_exists_name(p->fe));
-    buf_append_str(&b, ",\"instructions\":[");
     for (size_t i = 0; i < p->n; i++) {
         const struct item *it = &p->items[i];
-        buf_append_str(&b, i ? ",\n" : "\n");
-        if (it->kind == ITEM_DIR) {
-            buf_append_str(&b, "{\"type\":\"mkdir\",\"directory\":");
-            jsonw_str(&b, it->dst);
-            buf_appendf(&b, ",\"exists\":%s}", it->write ? "false" : "true");
-            continue;
-        }
-        buf_appendf(&b, "{\"type\":\"%s\",\"source\":", it->write ? "copy" : "retain");
-        jsonw_str(&b, it->src);
-        buf_append_str(&b, ",\"destination\":");
-        jsonw_str(&b, it->dst);
-        buf_append_str(&b, "}");
+        items[i] = (struct install_instructions_item){
+            .type = it->kind == ITEM_DIR ? INSTALL_INSTRUCTIONS_MKDIR
+                    : it->write          ? INSTALL_INSTRUCTIONS_COPY
+                                         : INSTALL_INSTRUCTIONS_RETAIN,
+            .source = it->src,
+            .destination = it->dst,
+            .exists = !it->write,
+        };
     }
-    buf_append_str(&b, "\n]}\n");
-    rc = fsops_write_file(p->o->instructions_path, b.data, b.len, 0644);
-    buf_fini(&b);
+    text = install_instructions_encode(appspec_file_exists_name(p->fe), items, p->n);
+    free(items);
+    rc = fsops_write_file(p->o->instructions_path, text, strlen(text), 0644);
+    free(text);
     if (rc != 0)
         return err_set(err, rc, "%s: %s", p->o->instructions_path, strerror(-rc));
     return 0;

@@ -15,13 +15,12 @@
 #include <uv.h>
 
 #include "agent/fsops.h"
-#include "agent/jsonw.h"
 #include "agent/lifecycle.h"
-#include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/str.h"
+#include "protocol/local_report.h"
 
 #define LOCAL_DEFAULT_ROOT "/opt/cutover/deployment-root"
 
@@ -252,96 +251,95 @@ print_table(const struct lifecycle_report *rep)
 }
 
 static void
-json_event(struct buf *b, const struct lifecycle_event_report *ev)
+print_json(const struct lifecycle_report *rep, const struct lifecycle_opts *o)
 {
-    buf_append_str(b, "{\"event\":");
-    jsonw_str(b, appspec_event_name(ev->event));
-    buf_append_str(b, ",\"status\":");
-    jsonw_str(b, lifecycle_status_name(ev->status));
-    buf_appendf(b, ",\"durationMs\":%llu,\"revision\":", (unsigned long long)ev->duration_ms);
-    jsonw_str(b, ev->revision);
-    buf_append_str(b, ",\"note\":");
-    jsonw_str(b, ev->note);
-    buf_append_str(b, ",\"scripts\":[");
-    for (size_t j = 0; j < ev->nscripts; j++) {
-        const struct lifecycle_script_report *sc = &ev->scripts[j];
-        buf_append_str(b, j ? ",{\"location\":" : "{\"location\":");
-        jsonw_str(b, sc->location);
-        buf_append_str(b, ",\"runas\":");
-        jsonw_str(b, sc->runas);
-        buf_append_str(b, ",\"status\":");
-        jsonw_str(b, hook_run_outcome_name(sc->outcome));
-        buf_appendf(b, ",\"code\":%d,\"exitStatus\":%d,\"signal\":%d,\"durationMs\":%llu}",
-                    (int)sc->outcome, sc->exit_status, sc->term_signal,
-                    (unsigned long long)sc->duration_ms);
+    struct local_report r = {
+        .deployment_id = rep->deployment_id,
+        .deployment_group_id = o->group_id,
+        .status = rep->succeeded ? "Succeeded" : "Failed",
+        .deployment_dir = rep->deployment_dir,
+        .scripts_log = rep->scripts_log,
+        .deployments_log = rep->deployments_log,
+        .files_written = rep->install.files_written,
+        .files_retained = rep->install.files_retained,
+        .dirs_created = rep->install.dirs_created,
+        .cleaned = rep->install.cleaned,
+        .nevents = rep->nevents,
+    };
+    struct local_report_event events[APPSPEC_NEVENTS];
+    struct local_report_script *scripts[APPSPEC_NEVENTS] = {0}; /* owned */
+    struct local_report_error error;
+    char *text;
+
+    for (size_t i = 0; i < rep->nevents; i++) {
+        const struct lifecycle_event_report *ev = &rep->events[i];
+        scripts[i] = mem_calloc(ev->nscripts ? ev->nscripts : 1, sizeof(*scripts[i]));
+        for (size_t j = 0; j < ev->nscripts; j++) {
+            const struct lifecycle_script_report *sc = &ev->scripts[j];
+            scripts[i][j] = (struct local_report_script){
+                .location = sc->location,
+                .runas = sc->runas,
+                .status = hook_run_outcome_name(sc->outcome),
+                .code = (int)sc->outcome,
+                .exit_status = sc->exit_status,
+                .signal = sc->term_signal,
+                .duration_ms = sc->duration_ms,
+            };
+        }
+        events[i] = (struct local_report_event){
+            .event = appspec_event_name(ev->event),
+            .status = lifecycle_status_name(ev->status),
+            .duration_ms = ev->duration_ms,
+            .revision = ev->revision,
+            .note = ev->note,
+            .scripts = scripts[i],
+            .nscripts = ev->nscripts,
+        };
     }
-    buf_append_str(b, "]}");
+    r.events = events;
+    if (!rep->succeeded) {
+        error = (struct local_report_error){
+            .event = appspec_event_name(rep->failed_event),
+            .script = rep->failed_script,
+            .code = rep->error_code,
+            .name = hook_run_outcome_name((enum hook_run_outcome)rep->error_code),
+            .message = rep->error_message,
+            .log_tail = rep->log_tail,
+        };
+        r.error = &error;
+    }
+    text = local_report_encode(&r);
+    printf("%s\n", text);
+    free(text);
+    for (size_t i = 0; i < rep->nevents; i++)
+        free(scripts[i]);
 }
 
 static void
-print_json(const struct lifecycle_report *rep, const struct lifecycle_opts *o)
+print_ok(bool json)
 {
-    struct buf b;
+    char *text;
 
-    buf_init(&b);
-    buf_append_str(&b, "{\"deploymentId\":");
-    jsonw_str(&b, rep->deployment_id);
-    buf_append_str(&b, ",\"deploymentGroupId\":");
-    jsonw_str(&b, o->group_id);
-    buf_append_str(&b, ",\"status\":");
-    jsonw_str(&b, rep->succeeded ? "Succeeded" : "Failed");
-    buf_append_str(&b, ",\"deploymentDir\":");
-    jsonw_str(&b, rep->deployment_dir);
-    buf_append_str(&b, ",\"scriptsLog\":");
-    jsonw_str(&b, rep->scripts_log);
-    buf_append_str(&b, ",\"deploymentsLog\":");
-    jsonw_str(&b, rep->deployments_log);
-    buf_appendf(&b,
-                ",\"install\":{\"filesWritten\":%zu,\"filesRetained\":%zu,\"dirsCreated\":%zu,"
-                "\"cleaned\":%zu},\"events\":[",
-                rep->install.files_written, rep->install.files_retained, rep->install.dirs_created,
-                rep->install.cleaned);
-    for (size_t i = 0; i < rep->nevents; i++) {
-        if (i)
-            buf_append(&b, ",", 1);
-        json_event(&b, &rep->events[i]);
+    if (!json) {
+        printf("ok\n");
+        return;
     }
-    buf_append_str(&b, "],\"error\":");
-    if (rep->succeeded) {
-        buf_append_str(&b, "null");
-    } else {
-        buf_append_str(&b, "{\"event\":");
-        jsonw_str(&b, appspec_event_name(rep->failed_event));
-        buf_append_str(&b, ",\"script\":");
-        jsonw_str(&b, rep->failed_script);
-        buf_appendf(&b, ",\"code\":%d,\"name\":", rep->error_code);
-        jsonw_str(&b, hook_run_outcome_name((enum hook_run_outcome)rep->error_code));
-        buf_append_str(&b, ",\"message\":");
-        jsonw_str(&b, rep->error_message);
-        buf_append_str(&b, ",\"logTail\":");
-        jsonw_str(&b, rep->log_tail);
-        buf_append_str(&b, "}");
-    }
-    buf_append_str(&b, "}\n");
-    fwrite(b.data, 1, b.len, stdout);
-    buf_fini(&b);
+    text = local_report_encode_status("ok", NULL);
+    printf("%s\n", text);
+    free(text);
 }
 
 static int
 refused(const struct local *l, int rc, const struct err *err)
 {
     int status = rc == -EBUSY ? ERR_EXIT_FAILED : ERR_EXIT_USAGE;
-    struct buf b;
+    char *text;
 
     fprintf(stderr, "cutover: %s\n", err->msg);
     if (l->json) {
-        buf_init(&b);
-        buf_append_str(&b, rc == -EBUSY ? "{\"status\":\"Busy\",\"error\":{\"message\":"
-                                        : "{\"status\":\"Refused\",\"error\":{\"message\":");
-        jsonw_str(&b, err->msg);
-        buf_append_str(&b, "}}\n");
-        fwrite(b.data, 1, b.len, stdout);
-        buf_fini(&b);
+        text = local_report_encode_status(rc == -EBUSY ? "Busy" : "Refused", err->msg);
+        printf("%s\n", text);
+        free(text);
     }
     return status;
 }
@@ -370,7 +368,7 @@ local_main(int argc, char **argv)
     if (l->check) {
         rc = lifecycle_check(&l->o, &err);
         if (rc == 0)
-            printf(l->json ? "{\"status\":\"ok\"}\n" : "ok\n");
+            print_ok(l->json);
         status = rc == 0 ? ERR_EXIT_OK : refused(l, rc, &err);
         free(l);
         return status;
