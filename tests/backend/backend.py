@@ -18,13 +18,17 @@ Every answer carries `X-Backend: NAME`. A request with `Expect: 100-continue` an
   GET  /ws                RFC 6455 handshake, then echoes every data frame (masked client
                           frames required), answers ping with pong and close with close
   POST /_control          JSON body, any of: {"health": "fail"|"ok", "reset": bool,
-                          "status": N|null, "delay": seconds, "health_delay": seconds};
-                          answers the state below
-  GET  /_control          {"name", "requests", "inflight", "health_ok", "health_fail", ...}
+                          "status": N|null, "delay": seconds, "health_delay": seconds,
+                          "release": KEY}; answers the state below
+  GET  /_control          {"name", "requests", "inflight", "held", "health_ok", ...}
   anything else           200 "NAME\\n"
 
 Query parameters, on any route except /_control and /ws:
   delay=S      wait S seconds (float) before answering
+  hold=KEY     do not answer until told {"release": KEY} (or HOLD_MAX_S passed: then 500
+               "hold expired"); a release that comes first lets the request through at once.
+               Tests that need a request in flight use this rather than a delay, which races
+               with whatever the test does meanwhile; /_control's "held" lists waiting keys
   status=N     answer with status N (body "NAME N\\n"; no body for 1xx/204/304/HEAD)
   cl=N         with status 204/304: also send "Content-Length: N" (and no body), as some
                origins do; a proxy must not wait for that body
@@ -50,6 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEAD = 256 * 1024
 READ_SIZE = 256 * 1024
+HOLD_MAX_S = 60.0  # every hold is bounded: a test that forgets to release still ends
 REASONS = {
     100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 204: "No Content",
     304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -90,6 +95,13 @@ class State:
         self.connections = 0       # currently open client connections
         self.connections_total = 0
         self.ws_sessions = 0
+        self.gates = {}            # hold KEY -> asyncio.Event, set by {"release": KEY}
+        self.held = {}             # hold KEY -> requests waiting on it now
+
+    def gate(self, key):
+        if key not in self.gates:
+            self.gates[key] = asyncio.Event()
+        return self.gates[key]
 
     def report(self):
         return {
@@ -99,6 +111,7 @@ class State:
             "inflight": self.inflight, "health_ok": self.health_ok,
             "health_fail": self.health_fail, "connections": self.connections,
             "connections_total": self.connections_total, "ws_sessions": self.ws_sessions,
+            "held": sorted(k for k, n in self.held.items() if n > 0),
         }
 
 
@@ -331,6 +344,16 @@ class Conn:
         nbytes = await self.read_body(req, hasher)
         if delay > 0:
             await asyncio.sleep(delay)
+        if "hold" in q:
+            key = q["hold"]
+            st.held[key] = st.held.get(key, 0) + 1
+            try:
+                await asyncio.wait_for(st.gate(key).wait(), HOLD_MAX_S)
+            except asyncio.TimeoutError:
+                await self.simple(500, f"{st.name} hold expired\n".encode(), close)
+                return not close
+            finally:
+                st.held[key] -= 1
 
         if req.path == "/echo":
             body = json.dumps({
@@ -403,6 +426,8 @@ class Conn:
                     st.delay = float(cmd["delay"] or 0)
                 if "health_delay" in cmd:
                     st.health_delay = float(cmd["health_delay"] or 0)
+                if "release" in cmd:
+                    st.gate(str(cmd["release"])).set()
             except (ValueError, TypeError, AttributeError) as e:
                 await self.simple(400, json.dumps({"error": str(e)}).encode(), not req.keep_alive,
                                   "application/json")

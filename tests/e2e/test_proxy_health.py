@@ -26,12 +26,16 @@ def served_by(p, n=40):
     return names
 
 
-def watch_transition(p, backend, counter, frm, to, threshold, timeout=20):
-    """Polls the health API until <backend> goes <frm> → <to>. Each poll reads the backend's
-    count of checks (<counter>, since the call) before and after reading the state: while the
-    state is still <frm>, at most <threshold> checks can have been answered; once it is <to>,
-    at least <threshold> have. Returns the target's health entry."""
-    base = backend.state()[counter]
+def watch_transition(p, backend, change, counter, frm, to, threshold, timeout=20):
+    """Tells <backend> <change> (its /_control keys) and polls the health API until it goes
+    <frm> → <to>. Each poll reads the backend's count of checks (<counter>, since the change)
+    before and after reading the state: while the state is still <frm>, at most <threshold>
+    checks can have been answered; once it is <to>, at least <threshold> have. The base count
+    comes from the change's own answer (the backend applies it and reports in one step): read
+    in a second call, a check answered in between counted for the proxy but not for the test,
+    and the transition looked early ("unhealthy→healthy after only 3 checks (threshold 4)" in
+    a ctest -j2 run). Returns the target's health entry."""
+    base = backend.control(**change)[counter]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         before = backend.state()[counter] - base
@@ -55,13 +59,13 @@ def test_states_follow_the_configured_thresholds(backends, proxy):  # noqa: F811
     p.wait_states("blue", {a.addr: "healthy", b.addr: "healthy"}, timeout=5)
     assert served_by(p) == {"a", "b"}
 
-    a.control(health="fail")
-    entry = watch_transition(p, a, "health_fail", "healthy", "unhealthy", UNHEALTHY_T)
+    entry = watch_transition(p, a, {"health": "fail"}, "health_fail", "healthy", "unhealthy",
+                             UNHEALTHY_T)
     assert entry["reason"] == "Target.ResponseCodeMismatch", entry
     assert served_by(p) == {"b"}, "an unhealthy target must get no traffic"
 
-    a.control(health="ok")
-    entry = watch_transition(p, a, "health_ok", "unhealthy", "healthy", HEALTHY_T)
+    entry = watch_transition(p, a, {"health": "ok"}, "health_ok", "unhealthy", "healthy",
+                             HEALTHY_T)
     assert entry["reason"] is None, entry
     assert served_by(p) == {"a", "b"}
 
