@@ -298,6 +298,15 @@ report_event(struct api_call *c, const char *command_id)
         api_reply_error(c, api_status_of(rc), "command '%s' does not exist", command_id);
     } else if (strcmp(l.items[0].instance, c->instance) != 0) {
         api_reply_error(c, 403, "command %s belongs to another instance", command_id);
+    } else if (l.items[0].state == STORE_COMMAND_DONE ||
+               l.items[0].state == STORE_COMMAND_CANCELLED) {
+        /* The orchestrator already decided this command's outcome (every event final, or the
+         * host failed, e.g. AGENT_ISSUE after a silent agent): a late or repeated report must
+         * not rewrite the record. Acknowledge it so the agent's outbox moves on. */
+        log_info("command %s is %s: %s %s from %s not recorded", command_id,
+                 store_command_state_name(l.items[0].state), r.lifecycle_event,
+                 deploy_event_status_name(r.status), c->instance);
+        api_reply_take(c, 200, mem_strdup("{\"recorded\":false}"));
     } else {
         ev.name = r.lifecycle_event;
         ev.status = r.status;

@@ -73,6 +73,40 @@ def test_agent_killed_mid_hook_is_an_agent_issue_and_reports_code_7(procs, cutov
         bg.close()
 
 
+def test_late_reports_of_a_paused_agent_do_not_rewrite_agent_issue(procs, cutover, tmp_path):
+    """An agent that goes silent (here: SIGSTOP, as a partition or a stalled VM would) is failed
+    with AGENT_ISSUE; when it comes back, its hook has finished and it delivers reports the
+    server no longer expects. They must not turn the failed host's record into a success."""
+    bg = BlueGreen(procs, cutover, tmp_path,
+                   server_settings={"heartbeat_timeout": f"{HEARTBEAT_TIMEOUT_S}s"})
+    try:
+        bg.deploy_and_wait("v1")
+        dep = bg.deploy("v2", START_SLEEP=str(HEARTBEAT_TIMEOUT_S + 3))
+        agent = bg.agents["blue-1"]  # the replacement of the second release
+        wait_for(lambda: event_status(bg.server, dep, "blue-1", "ApplicationStart")
+                 == "InProgress", 30, interval=0.1, what="ApplicationStart running")
+        os.kill(agent.proc.pid, signal.SIGSTOP)  # the hook runs on, in its own process group
+        try:
+            info = bg.server.wait_deployment(dep, timeout=HEARTBEAT_TIMEOUT_S + 30)
+        finally:
+            os.kill(agent.proc.pid, signal.SIGCONT)
+        assert info["status"] == "Failed", json.dumps(info)
+        assert info["errorInformation"]["code"] == "AGENT_ISSUE", json.dumps(info)
+        assert event_status(bg.server, dep, "blue-1", "ApplicationStart") == "Failed"
+        # resumed, the agent sees its hook succeed and reports it, late
+        wait_for(lambda: f"deployment {dep}: ApplicationStart Succeeded" in agent.output(), 30,
+                 what="the resumed agent reporting ApplicationStart")
+        outbox = agent.root / "agent-state" / "outbox"
+        wait_for(lambda: not [f for f in os.listdir(outbox) if not f.endswith(".tmp")], 30,
+                 what="the late reports delivered")
+        assert event_status(bg.server, dep, "blue-1", "ApplicationStart") == "Failed"
+        again = bg.server.wait_deployment(dep)
+        assert again["status"] == "Failed", json.dumps(again)
+        assert again["errorInformation"]["code"] == "AGENT_ISSUE", json.dumps(again)
+    finally:
+        bg.close()
+
+
 def test_server_killed_during_canary_resumes_with_zero_failures(procs, cutover, tmp_path):
     bg = BlueGreen(procs, cutover, tmp_path,
                    trafficRoutingConfig={"type": "TimeBasedCanary",
