@@ -13,8 +13,9 @@ Drain contract, on SIGTERM or SIGINT:
      was about to send gets a response, not a reset;
   5. exit once no connection is left.
 Misbehaviour for tests (all optional): --boot-delay S (slow boot), --never-ready (never
-becomes ready), --crash-after S (exit 1 after S seconds), --exit-at-start CODE, --spam N
-(write N lines to stdout at start), --hog-mb N (hold N MiB once ready), --tag TEXT (returned in every response body),
+becomes ready: /health answers 503, no READY=1), --silent-health (reads GET /health but never
+answers it, no READY=1), --crash-after S (exit 1 after S seconds), --exit-at-start CODE,
+--spam N (write N lines to stdout at start), --hog-mb N (hold N MiB once ready), --tag TEXT (returned in every response body),
 --mode-file PATH (more arguments read from PATH at each start: a test's "new version").
 """
 import argparse
@@ -70,8 +71,16 @@ class App:
                 if length:
                     await reader.readexactly(length)
                 keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                if path == "/health" and self.args.silent_health:
+                    say("health: holding the request, never answering")
+                    state["busy"] = False  # idle for the drain: it may close us
+                    await reader.read()  # never answer; wait for the client to give up
+                    say("health: the client gave up")
+                    break
                 if path == "/health":
                     status, body = ("200 OK", b"ok\n") if self.ready else ("503 Booting", b"no\n")
+                    if not self.ready:
+                        say("health: answering 503")
                 elif path == "/slow":
                     await asyncio.sleep(0.3)
                     status, body = "200 OK", self.body(path)
@@ -133,7 +142,7 @@ class App:
             await asyncio.sleep(self.args.boot_delay)
         sock = self.listening_socket()
         self.server = await asyncio.start_server(self.handle, sock=sock, backlog=1024)
-        if not self.args.never_ready:
+        if not self.args.never_ready and not self.args.silent_health:
             self.ready = True
             notify = os.environ.get("NOTIFY_SOCKET")
             if notify:
@@ -154,6 +163,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--boot-delay", type=float, default=0)
     p.add_argument("--never-ready", action="store_true")
+    p.add_argument("--silent-health", action="store_true")
     p.add_argument("--crash-after", type=float, default=0)
     p.add_argument("--exit-at-start", type=int, default=None)
     p.add_argument("--spam", type=int, default=0)

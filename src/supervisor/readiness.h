@@ -19,10 +19,11 @@ struct readiness_notify;
 /* <ok> is true when the target answered as required. Never called after cancel. */
 typedef void (*readiness_probe_cb)(void *arg, bool ok);
 
-/* Connects to <target>; ok when the connection is accepted. */
+/* Connects to <target>; ok when the connection is accepted within 2 s. */
 struct readiness_probe *readiness_probe_tcp(uv_loop_t *loop, const struct addr *target,
                                             readiness_probe_cb cb, void *arg);
-/* GET <path> from <target> on a thread-pool thread; ok on 200-399. */
+/* GET <path> from <target> on <loop> (non-blocking, Connection: close); ok when the final
+ * response status is 200-399 within <timeout_ms> (0 or over 2000: 2000). */
 struct readiness_probe *readiness_probe_http(uv_loop_t *loop, const struct addr *target,
                                              const char *path, uint64_t timeout_ms,
                                              readiness_probe_cb cb, void *arg);

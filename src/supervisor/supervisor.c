@@ -18,7 +18,6 @@
 #include <uv.h>
 
 #include "common/err.h"
-#include "common/http_client.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/str.h"
@@ -779,11 +778,6 @@ supervisor_main(int argc, char **argv)
         return ERR_EXIT_OK;
     }
     signal(SIGPIPE, SIG_IGN);
-    for (size_t i = 0; i < sv.conf->napps; i++) /* libcurl (and OpenSSL) only when used */
-        if (sv.conf->apps[i].ready == SUPERVISOR_READY_HTTP) {
-            http_client_global_init();
-            break;
-        }
     sv.loop = mem_calloc(1, sizeof(*sv.loop));
     uv_loop_init(sv.loop);
     if ((rc = setup(&sv, &err)) != 0) {

@@ -165,6 +165,12 @@ parse_ready(const struct yaml_conf_doc *doc, const struct yaml_conf_node *n,
         if (a->ready_path[0] != '/')
             return yaml_conf_error(err, doc, v, "'%s' is not a path (expected /health or similar)",
                                    a->ready_path);
+        for (const char *c = a->ready_path; *c != '\0'; c++)
+            if ((unsigned char)*c <= ' ' || *c == 0x7f)
+                return yaml_conf_error(err, doc, v,
+                                       "'%s': a space or control character in the path (expected "
+                                       "a request target, percent-encoded)",
+                                       a->ready_path);
         return 0;
     }
     if ((v = yaml_conf_get(n, "tcp")) != NULL) {
