@@ -357,18 +357,25 @@ steal_listen_fd(pid_t pid, const struct addr *want)
     return hi;
 }
 
-/* The workers of <app> in the old state that are still alive and really ours. */
+/* The workers of <app> in the old state that are still alive and really ours: the ready ones
+ * into <ready> (adopted), the others into <unready> (they may hold the listening socket, which
+ * is taken back from them before they are killed). Returns how many are ready. */
 static size_t
-adoptable(const struct apps_msg_reply *state, const char *app, struct apps_msg_worker *out)
+adoptable(const struct apps_msg_reply *state, const char *app, struct apps_msg_worker *ready,
+          struct apps_msg_worker *unready, size_t *nunready)
 {
     size_t n = 0;
 
+    *nunready = 0;
     for (size_t i = 0; state != NULL && i < state->nworkers; i++) {
         const struct apps_msg_worker *w = &state->workers[i];
 
-        if (strcmp(w->app, app) == 0 && w->pid > 0 && strcmp(w->state, "ready") == 0 &&
-            pid_is_worker(w->pid, app, w->index))
-            out[n++] = *w;
+        if (strcmp(w->app, app) != 0 || w->pid <= 0 || !pid_is_worker(w->pid, app, w->index))
+            continue;
+        if (strcmp(w->state, "ready") == 0)
+            ready[n++] = *w;
+        else
+            unready[(*nunready)++] = *w;
     }
     return n;
 }
@@ -415,23 +422,33 @@ static int
 init_app(struct supervisor *sv, size_t i, const struct apps_msg_reply *state, struct err *err)
 {
     const struct supervisor_app_conf *c = &sv->conf->apps[i];
-    struct apps_msg_worker *ws = mem_calloc(state ? state->nworkers + 1 : 1, sizeof(*ws));
-    size_t n = adoptable(state, c->name, ws), adopted;
+    size_t cap = state ? state->nworkers + 1 : 1, nunready, adopted;
+    struct apps_msg_worker *ws = mem_calloc(cap, sizeof(*ws));
+    struct apps_msg_worker *unready = mem_calloc(cap, sizeof(*unready));
+    size_t n = adoptable(state, c->name, ws, unready, &nunready);
     int fd = -1, rc;
 
-    if (n > 0 && c->has_listen) {
+    /* Any live worker may hold the socket, ready or not (the state file may be up to one
+     * timer tick behind a worker that just became ready): without it a new bind would fail
+     * with EADDRINUSE while an orphan keeps the port. Workers not known to be ready are
+     * never adopted: they are killed once the socket is back. */
+    if (c->has_listen) {
         for (size_t k = 0; k < n && fd < 0; k++)
             fd = steal_listen_fd(ws[k].pid, &c->listen);
-        if (fd < 0) {
+        for (size_t k = 0; k < nunready && fd < 0; k++)
+            fd = steal_listen_fd(unready[k].pid, &c->listen);
+        if (fd < 0 && n > 0) {
             kill_orphans(ws, n);
             n = 0;
         }
     }
+    kill_orphans(unready, nunready);
     rc = supervisor_app_init(&sv->apps[i], sv->loop, c, sv->self_exe, sv->notify_path, fd, err);
     if (rc != 0) {
         if (fd >= 0)
             close(fd);
         free(ws);
+        free(unready);
         return rc;
     }
     adopted = n > 0 ? supervisor_app_adopt(&sv->apps[i], ws, n) : 0;
@@ -439,6 +456,7 @@ init_app(struct supervisor *sv, size_t i, const struct apps_msg_reply *state, st
         log_info("app %s: adopted %zu running worker(s) of the previous supervisor", c->name,
                  adopted);
     free(ws);
+    free(unready);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 serving (they own the accept queue); a new supervisor adopts the same workers (no duplicates)
 from the state file, supervises them (a reload replaces them, a killed one is restarted), and
 SIGTERM then leaves no process behind."""
+import json
 import os
 import signal
 import time
@@ -10,6 +11,21 @@ import pytest
 
 from conftest import free_port, wait_for
 from supervise_util import Supervisor, Wrk
+
+
+def state_workers(sv):
+    """The workers the supervisor's state file records, {index: (pid, state)} ({} if none)."""
+    try:
+        with open(sv.control + ".state") as f:
+            return {w["index"]: (w["pid"], w["state"]) for w in json.load(f)["workers"]}
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_state_ready(sv, pids):
+    """The state file is written on a timer: wait until it records <pids>, all ready."""
+    wait_for(lambda: sorted(p for p, st in state_workers(sv).values() if st == "ready") == pids,
+             timeout=5, what="the state file recording every worker ready")
 
 
 @pytest.fixture
@@ -24,7 +40,7 @@ def test_kill_9_supervisor_then_adopt(sv):
     sv.write_conf(instances=4, listen=f"127.0.0.1:{port}")
     first = sv.start()
     pids = sv.ready_pids()
-    wait_for(lambda: os.path.exists(sv.control + ".state"), timeout=5, what="state file")
+    wait_state_ready(sv, pids)
     load = Wrk(f"http://127.0.0.1:{port}/", connections=64, duration=60)  # ended by finish()
     time.sleep(1)
     os.kill(first.pid, signal.SIGKILL)
@@ -55,7 +71,7 @@ def test_adopted_worker_that_dies_is_restarted(sv):
     sv.write_conf(instances=2, listen=f"127.0.0.1:{port}")
     first = sv.start()
     pids = sv.ready_pids()
-    wait_for(lambda: os.path.exists(sv.control + ".state"), timeout=5, what="state file")
+    wait_state_ready(sv, pids)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=5)
     os.kill(pids[0], signal.SIGKILL)  # dies while nobody supervises
@@ -102,5 +118,37 @@ def test_sigusr2_reexecutes_in_place_without_touching_workers(sv):
 
     wait_for(replaced, timeout=10, what="replacement after re-exec")
     assert [w for w in sv.status() if w["index"] == 0][0]["exit_signal"] == signal.SIGKILL
+    assert sv.stop() == 0
+    assert sv.leftover() == []
+
+
+def test_restart_takes_the_socket_back_from_a_worker_that_was_still_starting(sv):
+    """The supervisor dies while its only surviving worker is still starting (never adopted:
+    its readiness is unknown). The new supervisor must take the listening socket back from it
+    rather than fail to bind, kill it, and start fresh workers."""
+    port = free_port()
+    sv.write_conf(instances=2, listen=f"127.0.0.1:{port}")
+    first = sv.start()
+    pids = sv.ready_pids()
+    wait_state_ready(sv, pids)
+    sv.set_mode("--never-ready")              # the next start of a worker never gets ready
+    os.kill(pids[0], signal.SIGKILL)          # restarted by the supervisor: starting forever
+    wait_for(lambda: any(st == "starting" and p > 0 and p not in pids
+                         for p, st in state_workers(sv).values()),
+             timeout=10, what="the state file recording the restarted worker as starting")
+    starting = [p for p, st in state_workers(sv).values() if st == "starting" and p > 0][0]
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=5)
+    os.kill(pids[1], signal.SIGKILL)          # now only the starting worker holds the socket
+    wait_for(lambda: pids[1] not in sv.leftover(), timeout=5, what="worker gone")
+    assert sv.leftover() == [starting]
+    sv.set_mode("")
+    os.unlink(sv.control)
+    second = sv.start()                       # before the fix: EADDRINUSE, exit 1
+    now = sv.ready_pids()
+    assert len(now) == 2 and starting not in now and not set(now) & set(pids), now
+    wait_for(lambda: starting not in sv.leftover(), timeout=5, what="the unready orphan killed")
+    assert sorted(sv.leftover()) == now
+    assert second.poll() is None
     assert sv.stop() == 0
     assert sv.leftover() == []
