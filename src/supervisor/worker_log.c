@@ -139,6 +139,8 @@ worker_log_write(struct worker_log *lg, struct buf *pending, int flush)
 {
     size_t start = 0;
 
+    if (pending->len == 0) /* nothing buffered: data may still be NULL */
+        return;
     for (;;) {
         const char *nl = memchr(pending->data + start, '\n', pending->len - start);
         size_t len;
