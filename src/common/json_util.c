@@ -67,3 +67,17 @@ json_util_string(const char *s)
         mem_oom();
     return v;
 }
+
+char *
+json_util_dump(json_t *v)
+{
+    char *s;
+
+    if (v == NULL)
+        mem_oom();
+    s = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (s == NULL)
+        mem_oom();
+    return s;
+}

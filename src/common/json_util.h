@@ -12,4 +12,9 @@ struct json_t;
  * Never NULL (aborts when out of memory). */
 struct json_t *json_util_string(const char *s);
 
+/* Serialises <v> compactly and releases it (the reference is stolen, as jansson's "o"
+ * format does). <v> may be NULL, which is what a failed json_pack returns: out of memory
+ * aborts. The caller frees the string. */
+char *json_util_dump(struct json_t *v);
+
 #endif /* COMMON_JSON_UTIL_H */

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/json_util.h"
 #include "common/mem.h"
 #include "protocol/deploy.h"
 
@@ -23,20 +24,6 @@ jstr(const char *s) /* new reference */
     if (v == NULL)
         mem_oom();
     return v;
-}
-
-static char *
-dump(json_t *v) /* steals <v> */
-{
-    char *s;
-
-    if (v == NULL)
-        mem_oom();
-    s = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (s == NULL)
-        mem_oom();
-    return s;
 }
 
 void
@@ -76,7 +63,7 @@ deploy_progress_format(const struct deploy_progress *p)
                                       jstr(p->end_code != NULL ? p->end_code : ""), "message",
                                       jstr(p->end_message != NULL ? p->end_message : ""),
                                       "stopRollback", p->stop_rollback));
-    return dump(o);
+    return json_util_dump(o);
 }
 
 static const char *
@@ -182,5 +169,5 @@ deploy_progress_notice_format(const struct deploy_progress_notice *n)
                             json_pack("{s:o,s:o}", "code", jstr(n->error_code), "message",
                                       jstr(n->error_message != NULL ? n->error_message : "")));
     json_object_set_new(o, "time", jstr(deploy_time_format(n->at_ms, when)));
-    return dump(o);
+    return json_util_dump(o);
 }

@@ -7,20 +7,6 @@
 #include "common/json_util.h"
 #include "common/mem.h"
 
-static char *
-dump(json_t *v) /* steals <v> */
-{
-    char *s;
-
-    if (v == NULL)
-        mem_oom();
-    s = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (s == NULL)
-        mem_oom();
-    return s;
-}
-
 static json_t *
 script_json(const struct local_report_script *sc) /* new reference */
 {
@@ -72,21 +58,21 @@ local_report_encode(const struct local_report *rep)
     install = json_pack("{s:I,s:I,s:I,s:I}", "filesWritten", (json_int_t)rep->files_written,
                         "filesRetained", (json_int_t)rep->files_retained, "dirsCreated",
                         (json_int_t)rep->dirs_created, "cleaned", (json_int_t)rep->cleaned);
-    return dump(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "deploymentId",
-                          json_util_string(rep->deployment_id), "deploymentGroupId",
-                          json_util_string(rep->deployment_group_id), "status",
-                          json_util_string(rep->status), "deploymentDir",
-                          json_util_string(rep->deployment_dir), "scriptsLog",
-                          json_util_string(rep->scripts_log), "deploymentsLog",
-                          json_util_string(rep->deployments_log), "install", install, "events",
-                          events, "error", error_json(rep->error)));
+    return json_util_dump(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "deploymentId",
+                                    json_util_string(rep->deployment_id), "deploymentGroupId",
+                                    json_util_string(rep->deployment_group_id), "status",
+                                    json_util_string(rep->status), "deploymentDir",
+                                    json_util_string(rep->deployment_dir), "scriptsLog",
+                                    json_util_string(rep->scripts_log), "deploymentsLog",
+                                    json_util_string(rep->deployments_log), "install", install,
+                                    "events", events, "error", error_json(rep->error)));
 }
 
 char *
 local_report_encode_status(const char *status, const char *message)
 {
     if (message == NULL)
-        return dump(json_pack("{s:o}", "status", json_util_string(status)));
-    return dump(json_pack("{s:o,s:{s:o}}", "status", json_util_string(status), "error", "message",
-                          json_util_string(message)));
+        return json_util_dump(json_pack("{s:o}", "status", json_util_string(status)));
+    return json_util_dump(json_pack("{s:o,s:{s:o}}", "status", json_util_string(status), "error",
+                                    "message", json_util_string(message)));
 }

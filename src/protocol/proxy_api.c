@@ -13,6 +13,7 @@
 
 #include "common/arena.h"
 #include "common/err.h"
+#include "common/json_util.h"
 #include "common/mem.h"
 
 /* ---- encoding ---- */
@@ -27,20 +28,6 @@ jstr(const char *s) /* new reference */
     if (v == NULL)
         mem_oom();
     return v;
-}
-
-static char *
-dump(json_t *v) /* steals <v> */
-{
-    char *s;
-
-    if (v == NULL)
-        mem_oom();
-    s = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    if (s == NULL)
-        mem_oom();
-    return s;
 }
 
 static json_t *
@@ -61,7 +48,7 @@ health_json(const struct proxy_api_health *h) /* new reference */
 char *
 proxy_api_health_format(const struct proxy_api_health *h)
 {
-    return dump(health_json(h));
+    return json_util_dump(health_json(h));
 }
 
 static json_t *
@@ -79,7 +66,7 @@ forward_json(const struct proxy_api_action *a) /* new reference */
 char *
 proxy_api_action_format(const struct proxy_api_action *a)
 {
-    return dump(json_pack("{s:o}", "forward", forward_json(a)));
+    return json_util_dump(json_pack("{s:o}", "forward", forward_json(a)));
 }
 
 static json_t *
@@ -92,7 +79,7 @@ listener_json(const struct proxy_api_listener *l) /* new reference */
 char *
 proxy_api_listener_format(const struct proxy_api_listener *l)
 {
-    return dump(listener_json(l));
+    return json_util_dump(listener_json(l));
 }
 
 char *
@@ -102,7 +89,7 @@ proxy_api_listeners_format(const struct proxy_api_listeners *ls)
 
     for (size_t i = 0; i < ls->n; i++)
         json_array_append_new(arr, listener_json(&ls->items[i]));
-    return dump(json_pack("{s:o}", "listeners", arr));
+    return json_util_dump(json_pack("{s:o}", "listeners", arr));
 }
 
 static json_t *
@@ -138,19 +125,19 @@ proxy_api_groups_format(const struct proxy_api_groups *gs)
 
     for (size_t i = 0; i < gs->n; i++)
         json_array_append_new(arr, group_json(&gs->items[i]));
-    return dump(json_pack("{s:o}", "target_groups", arr));
+    return json_util_dump(json_pack("{s:o}", "target_groups", arr));
 }
 
 char *
 proxy_api_targets_format(const struct proxy_api_targets *t)
 {
-    return dump(json_pack("{s:o}", "targets", strings_json(t->targets, t->ntargets)));
+    return json_util_dump(json_pack("{s:o}", "targets", strings_json(t->targets, t->ntargets)));
 }
 
 char *
 proxy_api_error_format(const char *message)
 {
-    return dump(json_pack("{s:o}", "error", jstr(message)));
+    return json_util_dump(json_pack("{s:o}", "error", jstr(message)));
 }
 
 /* ---- decoding ---- */
