@@ -303,6 +303,22 @@ store_names_fini(struct store_names *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Room for one more element in an arena array of <n> elements of <size> bytes: returns
+ * <items>, or a copy with twice the capacity *cap when full (the old one stays in the arena
+ * until the list is freed). */
+static void *
+grow_items(struct arena *a, void *items, size_t n, size_t *cap, size_t size)
+{
+    void *more;
+
+    if (n + 1 < *cap)
+        return items;
+    more = arena_calloc(a, *cap * 2, size);
+    memcpy(more, items, n * size);
+    *cap *= 2;
+    return more;
+}
+
 /* Collects column 0 of every row of <s> (finalised here). */
 static int
 collect_names(struct store *st, sqlite3_stmt *s, struct store_names *out)
@@ -584,13 +600,7 @@ read_instances(struct store *st, sqlite3_stmt *s, struct deploy_onprem_list *out
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct deploy_onprem *o;
 
-        if (out->n + 1 >= cap) {
-            struct deploy_onprem *more = arena_calloc(&out->arena, cap * 2, sizeof(*more));
-
-            memcpy(more, out->items, out->n * sizeof(*more));
-            out->items = more;
-            cap *= 2;
-        }
+        out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         o = &out->items[out->n++];
         o->name = col_str(&out->arena, s, 0);
         o->target = col_str(&out->arena, s, 1);
@@ -873,13 +883,7 @@ read_deployments(struct store *st, sqlite3_stmt *s, struct store_deployment_list
         return -EIO;
     out->items = arena_calloc(&out->arena, cap, sizeof(*out->items));
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (out->n + 1 >= cap) {
-            struct store_deployment *more = arena_calloc(&out->arena, cap * 2, sizeof(*more));
-
-            memcpy(more, out->items, out->n * sizeof(*more));
-            out->items = more;
-            cap *= 2;
-        }
+        out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         read_deployment(&out->arena, s, &out->items[out->n++]);
     }
     rc = map_rc(st, rc, "deployments");
@@ -1021,14 +1025,7 @@ read_targets(struct store *st, sqlite3_stmt *s, struct deploy_instance_summaries
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct deploy_instance_summary *sum;
 
-        if (out->n + 1 >= cap) {
-            struct deploy_instance_summary *more =
-                arena_calloc(&out->arena, cap * 2, sizeof(*more));
-
-            memcpy(more, out->items, out->n * sizeof(*more));
-            out->items = more;
-            cap *= 2;
-        }
+        out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         sum = &out->items[out->n++];
         sum->deployment_id = col_str(&out->arena, s, 0);
         sum->instance_id = col_str(&out->arena, s, 1);
@@ -1213,13 +1210,7 @@ read_commands(struct store *st, sqlite3_stmt *s, struct store_command_list *out)
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_command *c;
 
-        if (out->n + 1 >= cap) {
-            struct store_command *more = arena_calloc(&out->arena, cap * 2, sizeof(*more));
-
-            memcpy(more, out->items, out->n * sizeof(*more));
-            out->items = more;
-            cap *= 2;
-        }
+        out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         c = &out->items[out->n++];
         c->id = col_str(&out->arena, s, 0);
         c->deployment_id = col_str(&out->arena, s, 1);
