@@ -6,7 +6,7 @@
 //   GET /health/deep   every dependency in config.json (files that must be readable, URLs that
 //                      must answer 2xx); 200 {"status":"ok",...} or 503 naming the failed check
 //   GET /version       {"version", "pid", "worker"}; version = the VERSION file of this release
-//   GET /              a greeting
+//   GET /              a greeting (every config.json "failEvery"-th one a 500, when set)
 //
 // Binding (docs/man/cutover-supervise.md):
 //   LISTEN_FDS=1 and LISTEN_PID = our pid: serve the supervisor's socket on fd 3 (listen: mode);
@@ -31,6 +31,10 @@ const VERSION = readVersion();
 const CONFIG = readConfig();
 const GRACE_MS = Math.max(1000, Number(process.env.DRAIN_GRACE_MS || 1000));
 const CHECK_TIMEOUT_MS = Number(process.env.DEEP_CHECK_TIMEOUT_MS || 2000);
+// config.json "failEvery": N > 0 makes every Nth `GET /` of a worker answer 500: a bug that
+// /health, /health/deep and /version do not see (the demo's bad release; 0 or absent: none).
+const FAIL_EVERY = Math.max(0, Number(CONFIG.failEvery || 0));
+let rootRequests = 0;
 
 let draining = false;
 const sockets = new Set();
@@ -123,6 +127,8 @@ async function handle(req, res) {
         return send(res, 200, { version: VERSION, pid: process.pid,
                                 worker: Number(process.env.CUTOVER_WORKER_INDEX || 0) });
     case '/':
+        if (FAIL_EVERY > 0 && ++rootRequests % FAIL_EVERY === 0)
+            return send(res, 500, `error from webapp ${VERSION}\n`, 'text/plain');
         return send(res, 200, `hello from webapp ${VERSION}\n`, 'text/plain');
     default:
         return send(res, 404, { error: 'not found', path: url });

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: ISC */
+/* The demo's site and objects (see demo_stack.h). Ports are probed by binding, so two demos
+ * (or a demo and the test suite) on one machine do not collide. */
+#include "cli/demo_stack.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* Binds <ip>:<port> (0: any) and returns the port bound, or a negative errno. */
+static int
+probe_port(const char *ip, int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    socklen_t len = sizeof(sa);
+    int fd, one = 1, rc;
+
+    if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+        return -EINVAL;
+    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        rc = -errno;
+    else
+        rc = ntohs(sa.sin_port);
+    close(fd);
+    return rc;
+}
+
+static int
+free_port(const char *ip, struct err *err)
+{
+    int p = probe_port(ip, 0);
+
+    if (p < 0)
+        return err_set(err, p, "no free port on %s: %s", ip, strerror(-p));
+    return p;
+}
+
+/* A port free on both hosts' addresses (each host's nginx binds its own). */
+static int
+port_on_both(const char *a, const char *b, struct err *err)
+{
+    for (int i = 0; i < 50; i++) {
+        int p = probe_port(a, 0);
+
+        if (p < 0)
+            return err_set(err, p, "cannot bind %s (is it a loopback address here?): %s", a,
+                           strerror(-p));
+        if (probe_port(b, p) == p)
+            return p;
+    }
+    return err_set(err, -EADDRINUSE, "no port free on both %s and %s", a, b);
+}
+
+static int
+worker_block(int avoid, struct err *err)
+{
+    for (int i = 0; i < 100; i++) {
+        int p = probe_port("127.0.0.1", 0), k;
+
+        if (p < 0 || p + 4 > 65535)
+            continue;
+        for (k = 0; k < 4; k++)
+            if ((p + k >= avoid && p + k < avoid + 4) || probe_port("127.0.0.1", p + k) != p + k)
+                break;
+        if (k == 4)
+            return p;
+    }
+    return err_set(err, -EADDRINUSE, "no block of 4 free ports on 127.0.0.1");
+}
+
+int
+demo_stack_ports(struct demo_site *s, struct err *err)
+{
+    int *ports[] = {&s->server_port, &s->admin_port, &s->web_port, &s->test_port};
+    int p;
+
+    for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+        do {
+            if ((p = free_port("127.0.0.1", err)) < 0)
+                return p;
+            for (size_t j = 0; j < i; j++)
+                if (*ports[j] == p)
+                    p = 0;
+        } while (p == 0);
+        *ports[i] = p;
+    }
+    if ((p = port_on_both(s->hosts[0].ip, s->hosts[1].ip, err)) < 0)
+        return p;
+    for (int h = 0; h < 2; h++) {
+        int base = worker_block(h == 1 ? s->hosts[0].worker_base : 0, err);
+
+        if (base < 0)
+            return base;
+        s->hosts[h].port = p;
+        s->hosts[h].worker_base = base;
+        if (s->nginx)
+            snprintf(s->hosts[h].target, sizeof(s->hosts[h].target), "%s:%d", s->hosts[h].ip, p);
+        else /* no nginx: the proxy reaches the first worker directly */
+            snprintf(s->hosts[h].target, sizeof(s->hosts[h].target), "127.0.0.1:%d", base);
+    }
+    snprintf(s->server_url, sizeof(s->server_url), "http://127.0.0.1:%d", s->server_port);
+    snprintf(s->admin_url, sizeof(s->admin_url), "http://127.0.0.1:%d", s->admin_port);
+    return 0;
+}
+
+int
+demo_stack_write_proxy(const struct demo_site *s, const char *path, struct err *err)
+{
+    struct buf b;
+    FILE *f;
+    int rc = 0;
+
+    buf_init(&b);
+    buf_appendf(&b,
+                "# cutover demo: the ALB role. Written by `cutover demo`.\n"
+                "admin: 127.0.0.1:%d\n"
+                "workers: 1\n"
+                "listeners:\n"
+                "  web:\n"
+                "    bind: 127.0.0.1:%d\n"
+                "    forward:\n"
+                "      - {target_group: blue, weight: 100}\n"
+                "      - {target_group: green, weight: 0}\n"
+                "  test:\n"
+                "    bind: 127.0.0.1:%d\n"
+                "    forward: [{target_group: green, weight: 1}]\n"
+                "target_groups:\n",
+                s->admin_port, s->web_port, s->test_port);
+    for (int h = 0; h < 2; h++)
+        buf_appendf(&b,
+                    "  %s:\n"
+                    "    deregistration_delay: %s\n"
+                    "    health_check: {path: /health, interval: 1s, timeout: 500ms,\n"
+                    "                   healthy_threshold: 2, unhealthy_threshold: 2,\n"
+                    "                   matcher: \"200-399\"}\n"
+                    "    targets: [%s]\n",
+                    s->hosts[h].fleet, DEMO_STACK_DEREGISTRATION, s->hosts[h].target);
+    if ((f = fopen(path, "w")) == NULL || fwrite(b.data, 1, b.len, f) != b.len)
+        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (f != NULL && fclose(f) != 0 && rc == 0)
+        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
+    buf_fini(&b);
+    return rc;
+}
+
+/* The deployment group, as group.json of DESIGN.md: both fleets, a canary, the alarm. */
+static void
+group_json(const struct demo_site *s, struct buf *b)
+{
+    buf_appendf(b,
+                "{\"applicationName\":\"%s\",\"deploymentGroupName\":\"%s\","
+                "\"deploymentConfigName\":\"CodeDeployDefault.AllAtOnce\","
+                "\"deploymentStyle\":{\"deploymentType\":\"BLUE_GREEN\","
+                "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
+                "\"blueGreenFleets\":[{\"tag\":{\"Key\":\"fleet\",\"Value\":\"blue\"},"
+                "\"targetGroup\":\"blue\"},{\"tag\":{\"Key\":\"fleet\",\"Value\":\"green\"},"
+                "\"targetGroup\":\"green\"}],"
+                "\"loadBalancerInfo\":{\"proxyAdmin\":\"%s\",\"listener\":\"%s\","
+                "\"testListener\":\"test\"},"
+                "\"trafficRoutingConfig\":{\"type\":\"TimeBasedCanary\",\"timeBasedCanary\":"
+                "{\"canaryPercentage\":%d,\"canaryInterval\":\"%s\"}},"
+                "\"blueGreenDeploymentConfiguration\":{\"deploymentReadyOption\":"
+                "{\"actionOnTimeout\":\"CONTINUE_DEPLOYMENT\"},"
+                "\"terminateBlueInstancesOnDeploymentSuccess\":{\"action\":\"KEEP_ALIVE\","
+                "\"terminationWaitTimeInMinutes\":0}},"
+                "\"autoRollbackConfiguration\":{\"enabled\":true,"
+                "\"events\":[\"DEPLOYMENT_FAILURE\",\"DEPLOYMENT_STOP_ON_ALARM\"]},"
+                "\"alarmConfiguration\":{\"enabled\":true,\"alarms\":[{\"name\":\"errors\","
+                "\"metric\":\"target_5xx_ratio\",\"targetGroup\":\"replacement\","
+                "\"threshold\":%s,\"window\":\"%s\"}]},"
+                "\"healthCheck\":{\"timeout\":\"60s\"}}",
+                DEMO_STACK_APP, DEMO_STACK_GROUP, s->admin_url, DEMO_STACK_LISTENER,
+                DEMO_STACK_CANARY_PERCENT, DEMO_STACK_CANARY_INTERVAL, DEMO_STACK_ALARM_THRESHOLD,
+                DEMO_STACK_ALARM_WINDOW);
+}
+
+static int
+post(const struct demo_site *s, const char *path, const struct buf *body, struct err *err)
+{
+    struct buf out;
+    long status = 0;
+    int rc;
+
+    buf_init(&out);
+    rc = cli_deploy_call(&s->api, "POST", path, body->data, body->len, NULL, &status, &out);
+    if (rc != 0)
+        rc = err_set(err, -ECONNREFUSED, "POST %s: the server did not answer", path);
+    else if (status < 200 || status > 299)
+        rc = err_set(err, -EIO, "POST %s: HTTP %ld: %s", path, status,
+                     out.data != NULL ? out.data : "");
+    buf_fini(&out);
+    return rc;
+}
+
+int
+demo_stack_apply(const struct demo_site *s, struct err *err)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b);
+    buf_appendf(&b, "{\"applicationName\":\"%s\"}", DEMO_STACK_APP);
+    rc = post(s, "/v1/applications", &b, err);
+    if (rc == 0) {
+        buf_reset(&b);
+        group_json(s, &b);
+        rc = post(s, "/v1/applications/" DEMO_STACK_APP "/deployment-groups", &b, err);
+    }
+    buf_fini(&b);
+    return rc;
+}
