@@ -1,0 +1,146 @@
+"""`cutover demo`: the whole reference architecture on this machine (server, proxy, two hosts on
+127.0.0.2 and 127.0.0.3, each with an agent, nginx and 4 webapp workers under the supervisor
+that the bundle's hooks start), v1, v2 blue/green with a canary under the built-in load, and a
+bad v3 that its alarm rolls back. Real processes throughout; this test only reads what the demo
+prints and what is left on the machine afterwards.
+
+1. `cutover demo --output json`: exit 0, a JSON report whose v1→v2 phase served requests with
+   no failure, whose v3 ended ALARM_ACTIVE with a rollback deployment that succeeded and traffic
+   back on the last good fleet within 5 s of the alarm, in under 3 minutes; then no process of
+   the demo is left (none carries its CUTOVER_DEMO_ID, none mentions its directory) and the
+   directory is gone.
+2. SIGINT while v2 is being deployed under load: the demo stops everything, exits 1 with a
+   report naming the interruption, and leaves nothing behind either.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from conftest import wait_for
+
+SITE_RE = re.compile(r"site (/tmp/cutover-demo\.\w+):")
+
+
+def demo_processes(pid, site):
+    """Live processes started for demo <pid>: its marker (CUTOVER_DEMO_ID=demo-<pid>-…) in the
+    environment, or its directory on the command line. Zombies do not count."""
+    marker = f"CUTOVER_DEMO_ID=demo-{pid}-".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, IndexError):
+            continue
+        if any(e.startswith(marker) for e in env.split(b"\0")) or (
+                site and site.encode() in cmd):
+            found.append((int(entry), cmd.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+class Demo:
+    """`cutover demo` as a child in its own session; stderr (the live view) read as it comes."""
+
+    def __init__(self, cutover, *args):
+        self.proc = subprocess.Popen([cutover, "demo", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def text(self):
+        return "\n".join(self.lines)
+
+    def site(self):
+        m = SITE_RE.search(self.text())
+        return m.group(1) if m else None
+
+    def finish(self, timeout):
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+        return out.decode(errors="replace")
+
+
+def assert_nothing_left(pid, site):
+    wait_for(lambda: not demo_processes(pid, site), 10, interval=0.2,
+             what=f"no process of demo {pid} left: {demo_processes(pid, site)}")
+    assert site is None or not os.path.exists(site), f"{site} was not removed"
+
+
+def test_demo_runs_the_scenario_and_leaves_nothing(cutover):
+    t0 = time.monotonic()
+    demo = Demo(cutover, "--output", "json", "--connections", "8")
+    out = demo.finish(timeout=240)
+    elapsed = time.monotonic() - t0
+    live = demo.text()
+    assert demo.proc.returncode == 0, f"exit {demo.proc.returncode}\n{out}\n{live[-6000:]}"
+    report = json.loads(out)
+    assert report["ok"] is True and report["failed"] == [], report
+    assert report["seconds"] < 180 and elapsed < 200, (report["seconds"], elapsed)
+
+    phases = {p["name"]: p for p in report["phases"]}
+    assert list(phases) == ["v1", "v1->v2", "v2", "v3 (bad)", "rolled back"], list(phases)
+    switch = phases["v1->v2"]
+    assert switch["requests"] > 100 and switch["failures"] == 0, switch
+    assert switch["ok"] == switch["requests"] and switch["p99Ms"] > 0, switch
+    for name in ("v1", "v2", "rolled back"):
+        assert phases[name]["failures"] == 0 and phases[name]["requests"] > 0, phases[name]
+    # the bad release answered some 500s before its alarm took its traffic away
+    assert phases["v3 (bad)"]["non2xx"] > 0, phases["v3 (bad)"]
+
+    deps = {d["release"]: d for d in report["deployments"]}
+    assert deps["v1"]["status"] == "Succeeded" and deps["v2"]["status"] == "Succeeded", deps
+    assert deps["v3"]["status"] == "Failed" and deps["rollback"]["status"] == "Succeeded", deps
+
+    rb = report["rollback"]
+    assert rb["deploymentId"] == deps["v3"]["deploymentId"], rb
+    assert rb["errorInformation"]["code"] == "ALARM_ACTIVE", rb
+    assert "target_5xx_ratio" in rb["errorInformation"]["message"], rb
+    assert rb["rollbackInfo"]["rollbackDeploymentId"] == deps["rollback"]["deploymentId"], rb
+    assert rb["alarm"] == "errors" and rb["rollbackDeploymentStatus"] == "Succeeded", rb
+    assert rb["alarmAt"] and rb["trafficBackAt"] and rb["lastBadAnswerAt"], rb
+    assert 0 <= rb["secondsToTrafficBack"] <= 5, rb
+
+    # the live view: one line per second with the traffic split read from the proxy
+    assert re.search(r"v1->v2 +blue +\d+% green +\d+% +\d+ req/s +failures 0 ", live), live
+    assert "blue  10% green  90%" in live or "blue  90% green  10%" in live, live
+    assert_nothing_left(demo.proc.pid, demo.site())
+
+
+def test_demo_interrupted_stops_everything(cutover):
+    demo = Demo(cutover, "--output", "json")
+    try:
+        wait_for(lambda: "v1->v2" in demo.text() or demo.proc.poll() is not None, 150,
+                 interval=0.2, what="the demo deploying v2 under load")
+        assert demo.proc.poll() is None, demo.text()[-4000:]
+        site = demo.site()
+        assert site and os.path.isdir(site), demo.text()
+        os.kill(demo.proc.pid, signal.SIGINT)
+        out = demo.finish(timeout=60)
+    finally:
+        if demo.proc.poll() is None:
+            os.killpg(demo.proc.pid, signal.SIGKILL)
+    assert demo.proc.returncode == 1, (demo.proc.returncode, out)
+    report = json.loads(out)
+    assert report["ok"] is False and report["failed"] == ["interrupted"], report
+    assert_nothing_left(demo.proc.pid, site)
