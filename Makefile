@@ -47,15 +47,20 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'fuzz/*.c' 'bench/*.c')
 
+# The reference architecture on this machine under load (docs/man/cutover-demo.md).
 demo: build
-	examples/demo/run.sh
+	build/cutover demo
 
 bench: build
 	bench/proxy.sh
 	bench/proxy-memory.sh
 
+# The binary, and the examples `cutover demo` deploys (its default --bundle when installed).
 install: build
 	install -m 0755 build/cutover /usr/local/bin/cutover
+	install -d /usr/local/share/cutover
+	rm -rf /usr/local/share/cutover/examples
+	cp -R examples /usr/local/share/cutover/examples
 
 clean:
 	rm -rf build build-*
