@@ -26,6 +26,7 @@
 #include "cli/demo_bundle.h"
 #include "cli/demo_load.h"
 #include "cli/demo_proc.h"
+#include "cli/demo_site.h"
 #include "cli/demo_stack.h"
 #include "common/arena.h"
 #include "common/buf.h"
@@ -137,83 +138,13 @@ say(struct demo *d, const char *fmt, ...)
     fflush(d->live);
 }
 
+/* SITE/<rel>; the site's directory is short (/tmp/cutover-demo.XXXXXX), so it always fits. */
 static void
 path_in(const struct demo *d, char *out, size_t size, const char *rel)
 {
-    snprintf(out, size, "%s/%s", d->site.dir, rel);
-}
+    int n = snprintf(out, size, "%s/%s", d->site.dir, rel);
 
-static bool
-tcp_open(const char *ip, int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int fd, rc;
-
-    if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
-        return false;
-    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return false;
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)); /* loopback: at once */
-    close(fd);
-    return rc == 0;
-}
-
-/* Waits (bounded) until <ip>:<port> accepts, or process <h> died, or Ctrl-C. */
-static bool
-wait_port(struct demo *d, const char *what, const char *ip, int port, int h, uint64_t ms)
-{
-    uint64_t deadline = mono_ms() + ms;
-
-    while (!tcp_open(ip, port)) {
-        if (h >= 0 && !demo_proc_alive(d->ps, h)) {
-            fail(d, "%s exited at start (see its log)", what);
-            return false;
-        }
-        if (mono_ms() > deadline) {
-            fail(d, "%s not accepting on %s:%d after %llu ms", what, ip, port,
-                 (unsigned long long)ms);
-            return false;
-        }
-        if (!demo_proc_sleep(d->ps, 50)) {
-            fail(d, "interrupted");
-            return false;
-        }
-    }
-    return true;
-}
-
-static int
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-
-    if (f == NULL)
-        return -errno;
-    if (fputs(text, f) < 0)
-        rc = -EIO;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
-static int
-read_first_line(const char *path, char *out, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return -errno;
-    if (fgets(out, (int)size, f) == NULL) {
-        fclose(f);
-        return -EIO;
-    }
-    fclose(f);
-    n = strlen(out);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-        out[--n] = '\0';
-    return 0;
+    ASSERT(n > 0 && (size_t)n < size);
 }
 
 /* ---- the proxy's traffic split ---- */
@@ -563,202 +494,11 @@ record_deployment(struct demo *d, const char *label, const struct followed *f)
 /* ---- setting the site up ---- */
 
 static bool
-start_server(struct demo *d)
-{
-    char data[PATH_MAX], conf[PATH_MAX], log[PATH_MAX], listen[64], tok[PATH_MAX];
-    const char *init[] = {d->site.self, "server", "init", "--data", data, "--listen", listen, NULL};
-    const char *run[] = {d->site.self, "server", "-c", conf, NULL};
-    struct err err = {0};
-    int rc, h;
-
-    path_in(d, data, sizeof(data), "server");
-    path_in(d, conf, sizeof(conf), "server/server.yaml");
-    path_in(d, tok, sizeof(tok), "server/admin.token");
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->site.server_port);
-    path_in(d, log, sizeof(log), "logs/server-init.log");
-    if ((rc = demo_proc_run(d->ps, "server init", init, NULL, log, 30000, &err)) != 0) {
-        fail(d, "cutover server init failed (%s)", rc < 0 ? err.msg : "see logs/server-init.log");
-        return false;
-    }
-    if (read_first_line(tok, d->site.token, sizeof(d->site.token)) != 0) {
-        fail(d, "%s: cannot read the admin token", tok);
-        return false;
-    }
-    d->site.api.server = d->site.server_url;
-    d->site.api.token = d->site.token;
-    path_in(d, log, sizeof(log), "logs/server.log");
-    if ((h = demo_proc_spawn(d->ps, "server", run, NULL, NULL, log, &err)) < 0) {
-        fail(d, "%s", err.msg);
-        return false;
-    }
-    return wait_port(d, "the server", "127.0.0.1", d->site.server_port, h, 15000);
-}
-
-static bool
-start_proxy(struct demo *d)
-{
-    char conf[PATH_MAX], log[PATH_MAX];
-    const char *check[] = {d->site.self, "proxy", "-c", conf, "--check", NULL};
-    const char *run[] = {d->site.self, "proxy", "-c", conf, "--log-level", "warn", NULL};
-    struct err err = {0};
-    int h;
-
-    path_in(d, conf, sizeof(conf), "proxy.yaml");
-    path_in(d, log, sizeof(log), "logs/proxy.log");
-    if (demo_stack_write_proxy(&d->site, conf, &err) != 0) {
-        fail(d, "%s", err.msg);
-        return false;
-    }
-    if (demo_proc_run(d->ps, "proxy --check", check, NULL, log, 30000, &err) != 0) {
-        fail(d, "cutover proxy --check refused %s (see %s)", conf, log);
-        return false;
-    }
-    if ((h = demo_proc_spawn(d->ps, "proxy", run, NULL, NULL, log, &err)) < 0) {
-        fail(d, "%s", err.msg);
-        return false;
-    }
-    return wait_port(d, "the proxy's admin API", "127.0.0.1", d->site.admin_port, h, 15000) &&
-           wait_port(d, "the proxy's web listener", "127.0.0.1", d->site.web_port, h, 15000);
-}
-
-static bool
-start_nginx(struct demo *d, struct demo_host *h)
-{
-    char prefix[PATH_MAX], conf[PATH_MAX + 16], pid[PATH_MAX + 16], elog[PATH_MAX + 16],
-        log[PATH_MAX + 64];
-    const char *argv[] = {"nginx", "-e", elog, "-p", prefix, "-c", conf, NULL};
-    struct buf b;
-    struct err err = {0};
-    struct stat st;
-    uint64_t deadline;
-    int rc, ph;
-
-    snprintf(prefix, sizeof(prefix), "%s/nginx", h->dir);
-    snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
-    snprintf(pid, sizeof(pid), "%s/nginx.pid", prefix);
-    snprintf(elog, sizeof(elog), "%s/error.log", prefix);
-    snprintf(log, sizeof(log), "%s/logs/nginx-%s.log", d->site.dir, h->name);
-    buf_init(&b);
-    buf_appendf(&b,
-                "# nginx of demo host %s: its own prefix, pid and logs; the webapp's server\n"
-                "# block is installed into conf.d/ by the bundle's AfterInstall hook.\n"
-                "daemon off;\nmaster_process on;\nworker_processes 1;\n%s"
-                "pid %s;\nerror_log %s warn;\nevents { worker_connections 1024; }\n"
-                "http {\n    access_log off;\n    client_body_temp_path %s/body;\n"
-                "    proxy_temp_path %s/proxy;\n    fastcgi_temp_path %s/fcgi;\n"
-                "    uwsgi_temp_path %s/uwsgi;\n    scgi_temp_path %s/scgi;\n"
-                "    include %s/conf.d/*.conf;\n}\n",
-                h->name, geteuid() == 0 ? "user root root;\n" : "", pid, elog, prefix, prefix,
-                prefix, prefix, prefix, prefix);
-    rc = write_file(conf, b.data);
-    buf_fini(&b);
-    if (rc != 0) {
-        fail(d, "%s: %s", conf, strerror(-rc));
-        return false;
-    }
-    if ((ph = demo_proc_spawn(d->ps, "nginx", argv, NULL, NULL, log, &err)) < 0) {
-        fail(d, "%s", err.msg);
-        return false;
-    }
-    deadline = mono_ms() + 10000;
-    while (stat(pid, &st) != 0) {
-        if (!demo_proc_alive(d->ps, ph) || mono_ms() > deadline) {
-            fail(d, "nginx of %s did not start (see %s)", h->name, elog);
-            return false;
-        }
-        if (!demo_proc_sleep(d->ps, 50)) {
-            fail(d, "interrupted");
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
-start_host(struct demo *d, struct demo_host *h)
-{
-    char root[PATH_MAX], tok[PATH_MAX], log[PATH_MAX], tags[64], sub[PATH_MAX + 32];
-    const char *argv[] = {
-        d->site.self,  "agent",  "--server", d->site.server_url, "--token-file", tok,      "--name",
-        h->name,       "--tags", tags,       "--target",         h->target,      "--root", root,
-        "--poll-wait", "2",      NULL};
-    const char *env[8];
-    char storage[PATH_MAX * 4];
-    struct err err = {0};
-
-    snprintf(sub, sizeof(sub), "%s/nginx/conf.d", h->dir);
-    if (fsutil_mkdir_p(sub, 0755) != 0) {
-        fail(d, "%s: cannot create it", sub);
-        return false;
-    }
-    if (d->site.nginx && !start_nginx(d, h))
-        return false;
-    snprintf(root, sizeof(root), "%s/agent", h->dir);
-    path_in(d, tok, sizeof(tok), "server/enroll.token");
-    snprintf(tags, sizeof(tags), "fleet=%s", h->fleet);
-    snprintf(log, sizeof(log), "%s/logs/agent-%s.log", d->site.dir, h->name);
-    if (demo_bundle_hook_env(&d->site, h, env, 8, storage, sizeof(storage)) != 0) {
-        fail(d, "hook environment too large");
-        return false;
-    }
-    if (demo_proc_spawn(d->ps, h->name, argv, env, h->dir, log, &err) < 0) {
-        fail(d, "%s", err.msg);
-        return false;
-    }
-    return true;
-}
-
-static bool
-agents_online(struct demo *d)
-{
-    uint64_t deadline = mono_ms() + 30000;
-
-    for (;;) {
-        struct deploy_onprem_list l;
-        struct buf out;
-        long status = 0;
-        int online = 0;
-
-        buf_init(&out);
-        if (cli_deploy_call(&d->site.api, "GET", "/v1/instances", NULL, 0, NULL, &status, &out) ==
-                0 &&
-            status == 200 && deploy_info_onprem_list_parse(out.data, out.len, &l, NULL) == 0) {
-            for (size_t i = 0; i < l.n; i++)
-                online += l.items[i].status != NULL && strcmp(l.items[i].status, "Online") == 0;
-            deploy_info_onprem_list_fini(&l);
-        }
-        buf_fini(&out);
-        if (online >= 2)
-            return true;
-        if (demo_proc_first_dead(d->ps) != NULL) {
-            fail(d, "%s exited at start (see its log)", demo_proc_first_dead(d->ps));
-            return false;
-        }
-        if (mono_ms() > deadline) {
-            fail(d, "the agents did not come online within 30 s");
-            return false;
-        }
-        if (!demo_proc_sleep(d->ps, 100)) {
-            fail(d, "interrupted");
-            return false;
-        }
-    }
-}
-
-static bool
 set_up(struct demo *d)
 {
-    char logs[PATH_MAX];
     struct err err = {0};
 
-    for (int i = 0; i < 2; i++) {
-        path_in(d, logs, sizeof(logs), i == 0 ? "logs" : "bundles");
-        if (fsutil_mkdir_p(logs, 0755) != 0) {
-            fail(d, "%s: cannot create it", logs);
-            return false;
-        }
-    }
-    if (demo_stack_ports(&d->site, &err) != 0) {
+    if (demo_site_start(&d->site, d->ps, &err) != 0) {
         fail(d, "%s", err.msg);
         return false;
     }
@@ -766,26 +506,18 @@ set_up(struct demo *d)
         "site %s: server 127.0.0.1:%d, proxy web 127.0.0.1:%d test 127.0.0.1:%d admin "
         "127.0.0.1:%d",
         d->site.dir, d->site.server_port, d->site.web_port, d->site.test_port, d->site.admin_port);
-    if (!start_server(d) || !start_proxy(d))
-        return false;
     for (int i = 0; i < 2; i++) {
-        struct demo_host *h = &d->site.hosts[i];
+        const struct demo_host *h = &d->site.hosts[i];
 
-        if (!start_host(d, h))
-            return false;
         say(d, "host %s: agent, target %s (%s workers 127.0.0.1:%d-%d)", h->name, h->target,
             d->site.nginx ? "nginx →" : "no nginx:", h->worker_base, h->worker_base + 3);
     }
-    if (demo_stack_apply(&d->site, &err) != 0) {
-        fail(d, "setting up the server's objects: %s", err.msg);
-        return false;
-    }
     say(d,
         "application %s, deployment group %s: blue/green, canary %d%% for %s, alarm "
-        "target_5xx_ratio > %s over %s on the replacement, auto rollback",
+        "target_5xx_ratio > %s over %s on the replacement, auto rollback; agents online",
         DEMO_STACK_APP, DEMO_STACK_GROUP, DEMO_STACK_CANARY_PERCENT, DEMO_STACK_CANARY_INTERVAL,
         DEMO_STACK_ALARM_THRESHOLD, DEMO_STACK_ALARM_WINDOW);
-    return agents_online(d);
+    return true;
 }
 
 /* ---- the scenario ---- */
@@ -1016,9 +748,9 @@ static bool
 is_bundle(const char *dir)
 {
     char p[PATH_MAX];
+    int n = snprintf(p, sizeof(p), "%s/appspec.yml", dir);
 
-    snprintf(p, sizeof(p), "%s/appspec.yml", dir);
-    return access(p, R_OK) == 0;
+    return n > 0 && (size_t)n < sizeof(p) && access(p, R_OK) == 0;
 }
 
 static bool
