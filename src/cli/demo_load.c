@@ -44,6 +44,7 @@ struct lconn {
     int status;                  /* response status, 0 before the head */
     bool keep_alive;             /* from the response head */
     bool complete;               /* on_complete ran for this request */
+    bool budgeted;               /* the next request's budget was taken at connect */
     char body[64];               /* the first body bytes */
     size_t body_len;
     char rbuf[16384];
@@ -378,10 +379,11 @@ send_request(struct lconn *c)
     struct demo_load *l = c->l;
     uv_buf_t b = uv_buf_init(l->request, (unsigned)l->request_len);
 
-    if (l->stopping || !take_budget(l)) {
+    if (l->stopping || (!c->budgeted && !take_budget(l))) {
         lconn_close(c, false);
         return;
     }
+    c->budgeted = false;
     c->t0_ns = uv_hrtime();
     c->status = 0;
     c->complete = false;
@@ -411,9 +413,6 @@ on_connected(uv_connect_t *req, int status)
         lconn_close(c, true);
         return;
     }
-    uv_mutex_lock(&c->l->mu);
-    c->l->snap.sent--; /* send_request takes it again */
-    uv_mutex_unlock(&c->l->mu);
     send_request(c);
 }
 
@@ -422,10 +421,11 @@ start_connect(struct lconn *c)
 {
     struct demo_load *l = c->l;
 
-    if (!take_budget(l)) { /* budgeted here so that refused connects count as failures */
+    if (!take_budget(l)) { /* taken here so that a refused connect is a failed request */
         lconn_done(c);
         return;
     }
+    c->budgeted = true; /* the first request on this connection uses it */
     c->state = LCONN_CONNECTING;
     http1_parser_reset(c->parser);
     uv_tcp_init(&l->loop, &c->tcp);
