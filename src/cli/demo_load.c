@@ -200,6 +200,7 @@ take_budget(struct demo_load *l)
 
 /* ---- connection state machine ---- */
 
+/* The only place that assigns c->state. */
 static void
 lconn_enter(struct lconn *c, enum lconn_state next)
 {
@@ -403,13 +404,11 @@ on_connected(uv_connect_t *req, int status)
     if (c->state != LCONN_CONNECTING)
         return;
     if (status < 0) {
-        lconn_enter(c, LCONN_REQUEST); /* the budgeted attempt failed: one error */
-        lconn_close(c, true);
+        lconn_close(c, true); /* the budgeted attempt failed: one error */
         return;
     }
     uv_timer_stop(&c->timer);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-        lconn_enter(c, LCONN_REQUEST);
         lconn_close(c, true);
         return;
     }
@@ -426,17 +425,15 @@ start_connect(struct lconn *c)
         return;
     }
     c->budgeted = true; /* the first request on this connection uses it */
-    c->state = LCONN_CONNECTING;
+    lconn_enter(c, LCONN_CONNECTING);
     http1_parser_reset(c->parser);
     uv_tcp_init(&l->loop, &c->tcp);
     c->tcp.data = c;
     uv_tcp_nodelay(&c->tcp, 1);
     c->t0_ns = uv_hrtime();
     uv_timer_start(&c->timer, on_request_timeout, l->conf.timeout_ms, 0);
-    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&l->addr.ss, on_connected) < 0) {
-        lconn_enter(c, LCONN_REQUEST);
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&l->addr.ss, on_connected) < 0)
         lconn_close(c, true);
-    }
 }
 
 /* ---- the thread ---- */
