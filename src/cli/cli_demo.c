@@ -266,6 +266,7 @@ struct followed {
     int64_t seen_ms;  /* wall: when we first saw the alarm, the fallback for alarm_ms */
     int64_t start_ms, complete_ms;
     uint64_t t0, t1; /* monotonic: created, seen ended */
+    char step[96];   /* progress.phase as last seen, and the alarm that fired */
 };
 
 static int
@@ -296,7 +297,9 @@ note_progress(struct demo *d, struct followed *f, const struct deploy_info *info
     if (info->progress_json == NULL ||
         deploy_progress_parse(&p, info->progress_json, strlen(info->progress_json), NULL) != 0)
         return;
-    *step = keep_str(d, p.phase);
+    snprintf(f->step, sizeof(f->step), "%s%s%s", p.phase, p.alarm != NULL ? ", alarm " : "",
+             p.alarm != NULL ? p.alarm : "");
+    *step = f->step;
     if (p.alarm != NULL && f->alarm == NULL) {
         f->alarm = keep_str(d, p.alarm);
         f->seen_ms = wall_ms();
