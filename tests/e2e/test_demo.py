@@ -26,26 +26,19 @@ SITE_RE = re.compile(r"site (/tmp/cutover-demo\.\w+):")
 
 
 def demo_processes(pid, site):
-    """Live processes started for demo <pid>: its marker (CUTOVER_DEMO_ID=demo-<pid>-…) in the
-    environment, or its directory on the command line. Zombies do not count."""
-    marker = f"CUTOVER_DEMO_ID=demo-{pid}-".encode()
+    """Live processes started for demo <pid>, as `ps` lists them with their environment: its
+    marker (CUTOVER_DEMO_ID=demo-<pid>-…) in the environment, or its directory on the command
+    line. Zombies (state Z) do not count."""
+    out = subprocess.run(["ps", "-eww", "-o", "pid=,stat=,args=", "e"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    marker = f"CUTOVER_DEMO_ID=demo-{pid}-"
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+    for line in out.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) < 3 or int(fields[0]) == os.getpid() or fields[1].startswith("Z"):
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except (OSError, IndexError):
-            continue
-        if any(e.startswith(marker) for e in env.split(b"\0")) or (
-                site and site.encode() in cmd):
-            found.append((int(entry), cmd.replace(b"\0", b" ").decode(errors="replace")))
+        if marker in fields[2] or (site and site in fields[2]):
+            found.append((int(fields[0]), fields[2][:300]))
     return found
 
 
