@@ -21,6 +21,7 @@
 #define NAME_MAX_LEN 64
 #define MAX_DELAY_MS (3600 * 1000ULL)
 #define MAX_FORWARD 8
+#define GROUP_LABEL "stack" /* deploy_group_parse's label, stripped from its messages */
 
 static const char *const top_keys[] = {"server", "proxy", "deployment_configs", "applications"};
 static const char *const proxy_keys[] = {"admin", "listeners", "target_groups"};
@@ -488,10 +489,9 @@ map_group_error(struct parser *p, const struct stack_group *g, struct err *gerr)
     char path[256] = "", rest[ERR_MSG_MAX];
     const char *m = gerr->msg, *g0 = NULL, *uk;
     const struct yaml_conf_node *n = g->node, *key = NULL;
-    size_t skip = strlen(p->doc->path);
 
-    if (strncmp(m, p->doc->path, skip) == 0 && m[skip] == ':' && m[skip + 1] == ' ')
-        m += skip + 2;
+    if (str_has_prefix(m, GROUP_LABEL ": "))
+        m += strlen(GROUP_LABEL ": ");
     if (str_has_prefix(m, "group"))
         g0 = m;
     str_copy(rest, m, sizeof(rest));
@@ -560,7 +560,7 @@ parse_dgroup(struct parser *p, struct stack_group *g)
     TRY(yaml_conf_expect(p->doc, g->node, YAML_CONF_MAP, "a deployment group", p->err));
     TRY(group_to_json(p, g, &o));
     body = json_util_dump(o);
-    if (deploy_group_parse(body, strlen(body), p->doc->path, &dg, &gerr) != 0) {
+    if (deploy_group_parse(body, strlen(body), GROUP_LABEL, &dg, &gerr) != 0) {
         free(body);
         return map_group_error(p, g, &gerr);
     }
