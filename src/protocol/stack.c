@@ -543,8 +543,15 @@ group_to_json(struct parser *p, struct stack_group *g, json_t **out)
         return rc;
     }
     lb = json_object_get(o, "loadBalancerInfo");
-    if (json_is_object(lb) && json_object_get(lb, "proxyAdmin") == NULL && p->admin_url != NULL)
-        json_object_set_new(lb, "proxyAdmin", json_util_string(p->admin_url));
+    if (json_is_object(lb) && json_object_get(lb, "proxyAdmin") == NULL) {
+        char url[300];
+
+        if (p->admin_url != NULL)
+            json_object_set_new(lb, "proxyAdmin", json_util_string(p->admin_url));
+        else if (p->s->admin != NULL && !str_has_prefix(p->s->admin, "unix:") &&
+                 (size_t)snprintf(url, sizeof(url), "http://%s", p->s->admin) < sizeof(url))
+            json_object_set_new(lb, "proxyAdmin", json_util_string(url));
+    }
     *out = o;
     return 0;
 }

@@ -88,9 +88,10 @@ struct stack {
 
 /* Parses and validates stack.yaml text (<len> bytes, <name> used in messages) as far as it can
  * without asking anyone: syntax, keys, types, durations, addresses, and each deployment group
- * through deploy_group_parse. <admin_url> (may be NULL) fills loadBalancerInfo.proxyAdmin when
- * a group leaves it out ("http://127.0.0.1:9901"). On success *out owns everything (stack_fini);
- * on error <err> holds "NAME:LINE:COL: …" and nothing is left to free. Returns 0 or -EINVAL. */
+ * through deploy_group_parse. A group whose loadBalancerInfo has no proxyAdmin gets <admin_url>
+ * ("http://127.0.0.1:9901"), or when that is NULL "http://" + the file's proxy.admin (a TCP
+ * one). On success *out owns everything (stack_fini); on error <err> holds "NAME:LINE:COL: …"
+ * and nothing is left to free. Returns 0 or -EINVAL. */
 int stack_parse(struct stack *out, const char *name, const char *text, size_t len,
                 const char *admin_url, struct err *err);
 void stack_fini(struct stack *s);
