@@ -556,6 +556,32 @@ group_to_json(struct parser *p, struct stack_group *g, json_t **out)
     return 0;
 }
 
+/* The alarm metrics the server evaluates (deploy_group.h; server/deployment.c decides). The
+ * server would refuse others only after the proxy had changed, so they are refused here. */
+static int
+check_metrics(struct parser *p, const struct stack_group *g, const struct deploy_group *dg)
+{
+    static const char *const metrics[] = {"target_5xx_ratio", "target_p99_seconds",
+                                          "p99_target_time"};
+
+    for (size_t i = 0; i < dg->nalarms; i++) {
+        const char *m = dg->alarms[i].metric;
+        bool ok = false;
+        char path[64];
+
+        for (size_t k = 0; k < NKEYS(metrics) && m != NULL && !ok; k++)
+            ok = strcmp(m, metrics[k]) == 0;
+        if (ok)
+            continue;
+        snprintf(path, sizeof(path), "alarmConfiguration.alarms[%zu].metric", i);
+        return yaml_conf_error(p->err, p->doc, stack_node_at(g->node, path),
+                               "deployment group %s/%s: %s: '%s' (expected target_5xx_ratio or "
+                               "target_p99_seconds)",
+                               g->application, g->name, path, m != NULL ? m : "missing");
+    }
+    return 0;
+}
+
 static int
 parse_dgroup(struct parser *p, struct stack_group *g)
 {
@@ -563,6 +589,7 @@ parse_dgroup(struct parser *p, struct stack_group *g)
     struct err gerr = {0};
     json_t *o = NULL;
     char *body;
+    int rc;
 
     TRY(yaml_conf_expect(p->doc, g->node, YAML_CONF_MAP, "a deployment group", p->err));
     TRY(group_to_json(p, g, &o));
@@ -573,6 +600,10 @@ parse_dgroup(struct parser *p, struct stack_group *g)
     }
     g->body = arena_strdup(&p->s->arena, body);
     free(body);
+    if ((rc = check_metrics(p, g, &dg)) != 0) {
+        deploy_group_fini(&dg);
+        return rc;
+    }
     g->config_name = arena_strdup(&p->s->arena, dg.config_name);
     g->listener = dg.listener != NULL ? arena_strdup(&p->s->arena, dg.listener) : NULL;
     g->test_listener =

@@ -164,6 +164,11 @@ group_errors_map_back_to_yaml(void **state)
     expect_error(edit("        deploymentConfigName: Two\n",
                       "        deploymentConfigName: Two\n        deploymentGroupName: qa\n"),
                  "stack.yaml:21:30: deploymentGroupName is 'qa' (expected 'prod'");
+    /* what the server would refuse only after the proxy had changed */
+    expect_error(
+        edit("metric: target_5xx_ratio", "metric: target_4xx_ratio"),
+        "stack.yaml:28:38: deployment group web/prod: alarmConfiguration.alarms[0].metric: "
+        "'target_4xx_ratio' (expected target_5xx_ratio or target_p99_seconds)");
     expect_error(edit("      prod:\n", "      prod:\n        nonsense: 1\n"),
                  "stack.yaml:20:9: deployment group web/prod: unknown key 'nonsense'");
 }
