@@ -28,12 +28,12 @@
 #define APPLY_DEFAULT_ADMIN "127.0.0.1:9901"
 
 struct opts {
-    const char *file;
-    const char *server; /* --server, or NULL */
-    const char *token;
-    const char *token_file;
-    const char *cacert;
-    const char *admin; /* --admin, or NULL */
+    const char *file;       /* borrowed: argv */
+    const char *server;     /* borrowed: argv; --server, or NULL */
+    const char *token;      /* borrowed: argv, environ or run.token */
+    const char *token_file; /* borrowed: argv */
+    const char *cacert;     /* borrowed: argv */
+    const char *admin;      /* borrowed: argv; --admin, or NULL */
     bool json;
     bool dry_run;
     bool reset_traffic;
@@ -42,19 +42,22 @@ struct opts {
 /* Everything one run holds; released by run_fini. */
 struct run {
     struct opts o;
-    struct stack s;
-    struct stack_plan plan;
-    const char *admin;  /* effective proxy admin address */
-    const char *server; /* effective server URL */
-    char token[512];
-    struct buf listeners, groups, apps; /* live documents */
-    struct buf *configs;                /* s.nconfigs answers */
-    struct buf *dgroups;                /* s.ndgroups answers */
-    const char **config_docs;           /* NULL where 404 */
-    const char **group_docs;
-    const char **known; /* configs the server has that the stack does not declare */
+    struct stack s;           /* owned */
+    struct stack_plan plan;   /* owned */
+    const char *admin;        /* borrowed: opts, environ, the stack or a literal */
+    const char *server;       /* borrowed: same */
+    char token[512];          /* --token-file's token */
+    struct buf listeners;     /* owned: GET /listeners */
+    struct buf groups;        /* owned: GET /target-groups */
+    struct buf apps;          /* owned: GET /v1/applications */
+    struct buf *configs;      /* owned: s.nconfigs answers */
+    struct buf *dgroups;      /* owned: s.ndgroups answers */
+    const char **config_docs; /* owned array; entries borrowed from configs, NULL where 404 */
+    const char **group_docs;  /* owned array; entries borrowed from dgroups, NULL where 404 */
+    const char **known;       /* owned array; entries borrowed from s: configs the server has
+                               * that the stack does not declare */
     size_t nknown;
-    bool *applied; /* per plan item */
+    bool *applied; /* owned: per plan item, written */
 };
 
 static void

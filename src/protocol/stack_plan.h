@@ -42,9 +42,10 @@ struct stack_item {
     enum stack_kind kind;
     enum stack_action action;
     size_t index;        /* into the stack's array for <kind> */
-    const char *name;    /* "blue", "web/prod" */
-    const char *differs; /* UPDATE: the settings that differ ("bind, health_check.interval") */
-    const char *note;    /* a remark ("traffic owned by deployments"), or NULL */
+    const char *name;    /* borrowed: plan arena; "blue", "web/prod" */
+    const char *differs; /* borrowed: plan arena; UPDATE: the settings that differ ("bind,
+                          * health_check.interval"), else NULL */
+    const char *note;    /* static: a remark ("traffic owned by deployments"), or NULL */
     bool send_forward;   /* LISTENER: the request carries the stack's forward action */
 };
 
