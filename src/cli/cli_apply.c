@@ -489,6 +489,11 @@ load(struct run *r)
         return ERR_EXIT_USAGE;
     }
     r->admin = override != NULL ? override : r->s.admin != NULL ? r->s.admin : APPLY_DEFAULT_ADMIN;
+    for (size_t i = 0; i < r->s.ndgroups && override == NULL && r->s.admin == NULL; i++)
+        if (r->s.dgroups[i].proxy_admin != NULL) { /* no proxy part: the groups' proxy */
+            r->admin = r->s.dgroups[i].proxy_admin;
+            break;
+        }
     r->server = r->o.server != NULL                ? r->o.server
                 : getenv("CUTOVER_SERVER") != NULL ? getenv("CUTOVER_SERVER")
                 : r->s.server != NULL              ? r->s.server

@@ -605,6 +605,7 @@ parse_dgroup(struct parser *p, struct stack_group *g)
         return rc;
     }
     g->config_name = arena_strdup(&p->s->arena, dg.config_name);
+    g->proxy_admin = dg.proxy_admin != NULL ? arena_strdup(&p->s->arena, dg.proxy_admin) : NULL;
     g->listener = dg.listener != NULL ? arena_strdup(&p->s->arena, dg.listener) : NULL;
     g->test_listener =
         dg.test_listener != NULL ? arena_strdup(&p->s->arena, dg.test_listener) : NULL;

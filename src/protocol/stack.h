@@ -61,6 +61,7 @@ struct stack_group {
     const char *name;
     const char *body;        /* the group.json text apply sends (compact JSON) */
     const char *config_name; /* deploymentConfigName, default filled in */
+    const char *proxy_admin; /* loadBalancerInfo.proxyAdmin (filled in), or NULL */
     /* what the group names on the proxy (NULL: nothing) */
     const char *listener;
     const char *test_listener;

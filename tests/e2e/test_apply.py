@@ -246,3 +246,20 @@ def test_unreachable_server_exits_75_and_usage_errors_exit_2(env):
     r = subprocess.run([env.binary, "apply", "-f", str(env.tmp_path / "none.yaml")],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "none.yaml" in r.stderr, r.stderr
+
+
+
+def test_without_a_proxy_part_groups_are_checked_against_their_proxy_admin(env):
+    """No proxy: section: the groups' loadBalancerInfo.proxyAdmin is the proxy their listener
+    and target group names are checked against; the proxy is not written to."""
+    text = env.stack_text
+    text = text[:text.index("proxy:")] + text[text.index("deployment_configs:"):]
+    gen = env.generation()
+    r = env.apply(text.replace("listener: web", "listener: www"))
+    assert r.returncode == 2 and "unknown listener 'www'" in r.stderr, r.stdout + r.stderr
+    r = env.apply(text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "listener" not in r.stdout and "target_group" not in r.stdout, r.stdout
+    assert "+ deployment_group web/prod" in plan_lines(r.stdout), r.stdout
+    assert env.generation() == gen
+
