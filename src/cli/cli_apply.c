@@ -332,10 +332,10 @@ print_plan(const struct stack_plan *p)
         const struct stack_item *it = &p->items[i];
 
         printf("%c %s %s", sign[it->action], stack_plan_kind_name(it->kind), it->name);
-        if (it->differs != NULL)
-            printf(" (%s)", it->differs);
-        if (it->note != NULL)
-            printf(" (%s)", it->note);
+        if (it->differs != NULL || it->note != NULL) /* "(what differs; a note)" */
+            printf(" (%s%s%s)", it->differs != NULL ? it->differs : "",
+                   it->differs != NULL && it->note != NULL ? "; " : "",
+                   it->note != NULL ? it->note : "");
         printf("\n");
     }
 }
