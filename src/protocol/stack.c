@@ -109,6 +109,29 @@ get_duration(struct parser *p, const struct yaml_conf_node *n, uint64_t min_ms, 
     return 0;
 }
 
+/* Names the key in a getter's message that does not already:
+ * "F:L:C: '5x' is not a duration (…)" → "F:L:C: deregistration_delay: '5x' is not …". */
+static int
+keyed(struct parser *p, const char *key, int rc)
+{
+    char rest[ERR_MSG_MAX], *msg;
+    size_t skip;
+
+    if (rc == 0 || p->err == NULL || strstr(p->err->msg, key) != NULL)
+        return rc;
+    msg = p->err->msg;
+    skip = strlen(p->doc->path);
+    if (strncmp(msg, p->doc->path, skip) != 0)
+        return rc;
+    for (int colons = 0; msg[skip] != '\0' && colons < 3; skip++)
+        colons += msg[skip] == ':';
+    if (msg[skip] == ' ')
+        skip++;
+    str_copy(rest, msg + skip, sizeof(rest));
+    snprintf(msg + skip, ERR_MSG_MAX - skip, "%s: %s", key, rest);
+    return rc;
+}
+
 /* ---- proxy: target groups ---- */
 
 static int
@@ -164,11 +187,11 @@ parse_health(struct parser *p, const struct yaml_conf_node *n, struct proxy_api_
         return 0;
     TRY(expect_map(p, n, "health_check", health_keys, NKEYS(health_keys)));
     for (size_t i = 0; i < n->n; i++)
-        TRY(parse_health_field(p, n->keys[i]->value, n->items[i], h));
+        TRY(keyed(p, n->keys[i]->value, parse_health_field(p, n->keys[i]->value, n->items[i], h)));
     if (h->timeout_ms >= h->interval_ms) {
         const struct yaml_conf_node *at = yaml_conf_get(n, "timeout");
         return yaml_conf_error(p->err, p->doc, at != NULL ? at : n,
-                               "health check timeout must be shorter than the interval "
+                               "timeout must be shorter than the interval "
                                "(expected timeout < %llums)",
                                (unsigned long long)h->interval_ms);
     }
@@ -244,7 +267,7 @@ parse_target_group(struct parser *p, const struct yaml_conf_node *key,
         return 0;
     TRY(expect_map(p, n, "a target group", group_keys, NKEYS(group_keys)));
     for (size_t i = 0; i < n->n; i++)
-        TRY(parse_group_field(p, n->keys[i]->value, n->items[i], tg));
+        TRY(keyed(p, n->keys[i]->value, parse_group_field(p, n->keys[i]->value, n->items[i], tg)));
     return 0;
 }
 
@@ -271,7 +294,8 @@ parse_forward_entry(struct parser *p, const struct yaml_conf_node *n, struct sta
                                    f->target_group);
     f->weight = 1;
     if ((w = yaml_conf_get(n, "weight")) != NULL)
-        TRY(yaml_conf_u32(p->doc, w, 0, PROXY_API_MAX_WEIGHT, &f->weight, p->err));
+        TRY(keyed(p, "weight",
+                  yaml_conf_u32(p->doc, w, 0, PROXY_API_MAX_WEIGHT, &f->weight, p->err)));
     l->nforward++;
     return 0;
 }
@@ -373,7 +397,7 @@ parse_config(struct parser *p, const struct yaml_conf_node *key, const struct ya
                                "invalid type '%s' (expected HOST_COUNT or FLEET_PERCENT)",
                                type->kind == YAML_CONF_SCALAR ? type->value : "?");
     max = c->type == DEPLOY_MIN_HEALTHY_FLEET_PERCENT ? 99 : 100000;
-    return yaml_conf_u32(p->doc, value, 0, max, &c->value, p->err);
+    return keyed(p, "value", yaml_conf_u32(p->doc, value, 0, max, &c->value, p->err));
 }
 
 static int

@@ -134,12 +134,14 @@ errors_point_at_line_and_column(void **state)
     expect_error(edit("  target_groups:", "  target_grups:"),
                  "stack.yaml:8:3: unknown key 'target_grups' (did you mean 'target_groups'?)");
     expect_error(edit("deregistration_delay: 5s", "deregistration_delay: soon"),
-                 "stack.yaml:10:29:");
+                 "stack.yaml:10:29: deregistration_delay: 'soon' is not a duration");
     expect_error(edit("timeout: 500ms", "timeout: 2s"),
-                 "stack.yaml:11:60: health check timeout must be shorter than the interval");
-    expect_error(edit("127.0.0.1:9001", "nowhere"), "stack.yaml:13:17: invalid address 'nowhere'");
-    expect_error(edit("weight: 100", "weight: 1000"), "stack.yaml:7:46: 1000 is out of range");
-    expect_error(edit("value: 2", "value: -1"), "stack.yaml:15:58:");
+                 "stack.yaml:11:60: health_check: timeout must be shorter than the interval");
+    expect_error(edit("127.0.0.1:9001", "nowhere"),
+                 "stack.yaml:13:17: targets: invalid address 'nowhere'");
+    expect_error(edit("weight: 100", "weight: 1000"),
+                 "stack.yaml:7:46: weight: 1000 is out of range");
+    expect_error(edit("value: 2", "value: -1"), "stack.yaml:15:58: value: '-1' is not an integer");
     expect_error(edit("bind: 127.0.0.1:8080", "bnd: 127.0.0.1:8080"),
                  "stack.yaml:6:7: unknown key");
     expect_error("", "stack.yaml:1:1: empty file");
