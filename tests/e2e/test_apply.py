@@ -156,6 +156,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(env):
     assert env.snapshot() == before
     st, _ = env.server.api("GET", "/v1/deployment-configs/ThreeAtATime")
     assert st == 404
+    r = env.apply(changed, "--dry-run", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["dry_run"] is True and doc["applied"] is False and doc["changes"] == 2, doc
+    prod = [i for i in doc["plan"] if i["name"] == "web/prod"][0]
+    assert prod == {"kind": "deployment_group", "name": "web/prod", "action": "update",
+                    "differs": "trafficRoutingConfig", "applied": False}, prod
+    assert env.snapshot() == before
     # without --dry-run the same file updates the group in place
     r = env.apply(changed)
     assert r.returncode == 0, r.stdout + r.stderr
