@@ -5,6 +5,7 @@
 
 #include "agent/agent.h"
 #include "agent/local.h"
+#include "cli/cli_apply.h"
 #include "cli/cli_apps.h"
 #include "cli/cli_demo.h"
 #include "cli/cli_deploy.h"
@@ -29,6 +30,7 @@ static const struct subcommand {
     {"deploy", cli_deploy_main, "command-line client for the server (aws deploy verbs)"},
     {"agent", agent_main, "host agent: runs deployments from the server on this host"},
     {"local", local_main, "run one revision on this host (codedeploy-local)"},
+    {"apply", cli_apply_main, "create or update listeners, target groups, apps, groups"},
     {"demo", cli_demo_main, "the whole reference architecture on this machine, under load"},
     {"version", version_main, "print the version"},
     {"help", help_main, "list the subcommands"},

@@ -240,9 +240,8 @@ append_escaped(struct buf *b, const char *s)
     }
 }
 
-/* Appends "/<s>", percent-encoded: one path segment. */
-static void
-append_seg(struct buf *b, const char *s)
+void
+cli_deploy_append_seg(struct buf *b, const char *s)
 {
     buf_append_str(b, "/");
     append_escaped(b, s);
@@ -483,10 +482,11 @@ put_group(const struct cli_deploy_client *cl, const struct args *a, bool is_crea
         goto out;
     }
     buf_append_str(&path, "/v1/applications");
-    append_seg(&path, g.application_name);
+    cli_deploy_append_seg(&path, g.application_name);
     buf_append_str(&path, "/deployment-groups");
     if (!is_create)
-        append_seg(&path, a->val[F_CURRENT_GROUP] != NULL ? a->val[F_CURRENT_GROUP] : g.name);
+        cli_deploy_append_seg(&path,
+                              a->val[F_CURRENT_GROUP] != NULL ? a->val[F_CURRENT_GROUP] : g.name);
     deploy_group_fini(&g);
     rc = simple(cl, a, is_create ? "POST" : "PUT", path.data, in.data, NULL);
 out:
@@ -517,9 +517,9 @@ v_get_group(const struct cli_deploy_client *cl, const struct args *a)
         return rc;
     buf_init(&path);
     buf_append_str(&path, "/v1/applications");
-    append_seg(&path, a->val[F_APP]);
+    cli_deploy_append_seg(&path, a->val[F_APP]);
     buf_append_str(&path, "/deployment-groups");
-    append_seg(&path, a->val[F_GROUP]);
+    cli_deploy_append_seg(&path, a->val[F_GROUP]);
     rc = simple(cl, a, "GET", path.data, NULL, NULL);
     buf_fini(&path);
     return rc;
@@ -535,7 +535,7 @@ v_list_groups(const struct cli_deploy_client *cl, const struct args *a)
         return rc;
     buf_init(&path);
     buf_append_str(&path, "/v1/applications");
-    append_seg(&path, a->val[F_APP]);
+    cli_deploy_append_seg(&path, a->val[F_APP]);
     buf_append_str(&path, "/deployment-groups");
     rc = simple(cl, a, "GET", path.data, NULL, table_raw_names);
     buf_fini(&path);
@@ -701,7 +701,7 @@ upload(const struct cli_deploy_client *cl, const struct args *a, const char *fil
         goto out;
     }
     buf_append_str(&path, "/v1/applications");
-    append_seg(&path, a->val[F_APP]);
+    cli_deploy_append_seg(&path, a->val[F_APP]);
     buf_appendf(&path, "/revisions?bundleType=%s", type);
     rc = cli_deploy_call(cl, "POST", path.data, body.data, body.len, "application/octet-stream",
                          &status, &out);
@@ -830,7 +830,7 @@ deployment_path(const struct args *a, struct buf *path, const char *suffix)
     if ((rc = need(a, F_DEPLOYMENT_ID)) != 0)
         return rc;
     buf_append_str(path, "/v1/deployments");
-    append_seg(path, a->val[F_DEPLOYMENT_ID]);
+    cli_deploy_append_seg(path, a->val[F_DEPLOYMENT_ID]);
     if (suffix != NULL)
         buf_append_str(path, suffix);
     return 0;
@@ -893,7 +893,7 @@ v_get_deployment_instance(const struct cli_deploy_client *cl, const struct args 
         return rc;
     buf_init(&suffix);
     buf_append_str(&suffix, "/instances");
-    append_seg(&suffix, a->val[F_INSTANCE_ID]);
+    cli_deploy_append_seg(&suffix, a->val[F_INSTANCE_ID]);
     rc = with_path(cl, a, "GET", suffix.data, NULL, table_instance);
     buf_fini(&suffix);
     return rc;

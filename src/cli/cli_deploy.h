@@ -29,6 +29,9 @@ int cli_deploy_call(const struct cli_deploy_client *cl, const char *method, cons
 /* Prints the server's {"error": …} message for a non-2xx answer and returns ERR_EXIT_FAILED. */
 int cli_deploy_fail(const char *verb, long status, const struct buf *body);
 
+/* Appends "/<s>" to <b>, percent-encoded: one path segment. */
+void cli_deploy_append_seg(struct buf *b, const char *s);
+
 /* --wait: follows deployment <id> until it ends or <timeout_ms> passes, drawing progress on a
  * terminal (plain lines otherwise, nothing but the final JSON with --output json). Returns 0
  * when it Succeeded, ERR_EXIT_FAILED when it failed, stopped or the wait timed out,
