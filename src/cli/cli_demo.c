@@ -496,6 +496,23 @@ record_deployment(struct demo *d, const char *label, const struct followed *f)
 
 /* ---- setting the site up ---- */
 
+/* What `cutover apply -f stack.yaml` printed: its plan, one line per object. */
+static void
+show_apply(struct demo *d)
+{
+    char path[PATH_MAX], line[512];
+    FILE *f;
+
+    path_in(d, path, sizeof(path), "logs/apply.log");
+    if ((f = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        say(d, "apply: %s", line);
+    }
+    fclose(f);
+}
+
 static bool
 set_up(struct demo *d)
 {
@@ -515,6 +532,7 @@ set_up(struct demo *d)
         say(d, "host %s: agent, target %s (%s workers 127.0.0.1:%d-%d)", h->name, h->target,
             d->site.nginx ? "nginx →" : "no nginx:", h->worker_base, h->worker_base + 3);
     }
+    show_apply(d);
     say(d,
         "application %s, deployment group %s: blue/green, canary %d%% for %s, alarm "
         "target_5xx_ratio > %s over %s on the replacement, auto rollback; agents online",

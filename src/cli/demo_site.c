@@ -272,7 +272,8 @@ demo_site_start(struct demo_site *s, struct demo_proc_set *ps, struct err *err)
     for (int i = 0; i < 2; i++)
         if ((rc = start_host(s, ps, &s->hosts[i], err)) != 0)
             return rc;
-    if ((rc = demo_stack_apply(s, err)) != 0)
+    path_in(s, dir, sizeof(dir), "logs/apply.log");
+    if ((rc = demo_stack_apply(s, ps, dir, err)) != 0)
         return rc;
     return agents_online(s, ps, err);
 }

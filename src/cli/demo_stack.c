@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli/demo_proc.h"
 #include "common/buf.h"
 #include "common/err.h"
 
@@ -155,69 +157,127 @@ demo_stack_write_proxy(const struct demo_site *s, const char *path, struct err *
     return rc;
 }
 
-/* The deployment group, as group.json of DESIGN.md: both fleets, a canary, the alarm. */
-static void
-group_json(const struct demo_site *s, struct buf *b)
-{
-    buf_appendf(b,
-                "{\"applicationName\":\"%s\",\"deploymentGroupName\":\"%s\","
-                "\"deploymentConfigName\":\"CodeDeployDefault.AllAtOnce\","
-                "\"deploymentStyle\":{\"deploymentType\":\"BLUE_GREEN\","
-                "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
-                "\"blueGreenFleets\":[{\"tag\":{\"Key\":\"fleet\",\"Value\":\"blue\"},"
-                "\"targetGroup\":\"blue\"},{\"tag\":{\"Key\":\"fleet\",\"Value\":\"green\"},"
-                "\"targetGroup\":\"green\"}],"
-                "\"loadBalancerInfo\":{\"proxyAdmin\":\"%s\",\"listener\":\"%s\","
-                "\"testListener\":\"test\"},"
-                "\"trafficRoutingConfig\":{\"type\":\"TimeBasedCanary\",\"timeBasedCanary\":"
-                "{\"canaryPercentage\":%d,\"canaryInterval\":\"%s\"}},"
-                "\"blueGreenDeploymentConfiguration\":{\"deploymentReadyOption\":"
-                "{\"actionOnTimeout\":\"CONTINUE_DEPLOYMENT\"},"
-                "\"terminateBlueInstancesOnDeploymentSuccess\":{\"action\":\"KEEP_ALIVE\","
-                "\"terminationWaitTimeInMinutes\":0}},"
-                "\"autoRollbackConfiguration\":{\"enabled\":true,"
-                "\"events\":[\"DEPLOYMENT_FAILURE\",\"DEPLOYMENT_STOP_ON_ALARM\"]},"
-                "\"alarmConfiguration\":{\"enabled\":true,\"alarms\":[{\"name\":\"errors\","
-                "\"metric\":\"target_5xx_ratio\",\"targetGroup\":\"replacement\","
-                "\"threshold\":%s,\"window\":\"%s\"}]},"
-                "\"healthCheck\":{\"timeout\":\"60s\"}}",
-                DEMO_STACK_APP, DEMO_STACK_GROUP, s->admin_url, DEMO_STACK_LISTENER,
-                DEMO_STACK_CANARY_PERCENT, DEMO_STACK_CANARY_INTERVAL, DEMO_STACK_ALARM_THRESHOLD,
-                DEMO_STACK_ALARM_WINDOW);
-}
-
 static int
-post(const struct demo_site *s, const char *path, const struct buf *body, struct err *err)
+write_text(const char *path, const struct buf *b, struct err *err)
 {
-    struct buf out;
-    long status = 0;
-    int rc;
+    FILE *f = fopen(path, "w");
+    int rc = 0;
 
-    buf_init(&out);
-    rc = cli_deploy_call(&s->api, "POST", path, body->data, body->len, NULL, &status, &out);
-    if (rc != 0)
-        rc = err_set(err, -ECONNREFUSED, "POST %s: the server did not answer", path);
-    else if (status < 200 || status > 299)
-        rc = err_set(err, -EIO, "POST %s: HTTP %ld: %s", path, status,
-                     out.data != NULL ? out.data : "");
-    buf_fini(&out);
+    if (f == NULL)
+        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (fwrite(b->data, 1, b->len, f) != b->len)
+        rc = err_set(err, -EIO, "%s: write failed", path);
+    if (fclose(f) != 0 && rc == 0)
+        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
     return rc;
 }
 
+/* The proxy part of stack.yaml: both listeners and both target groups, one target per host. */
+static void
+stack_proxy(const struct demo_site *s, struct buf *b)
+{
+    buf_appendf(b,
+                "proxy:\n"
+                "  admin: 127.0.0.1:%d\n"
+                "  listeners:\n"
+                "    web:                  # forward applied at creation; then deployments own it\n"
+                "      bind: 127.0.0.1:%d\n"
+                "      forward:\n"
+                "        - {target_group: blue, weight: 100}\n"
+                "        - {target_group: green, weight: 0}\n"
+                "    test:\n"
+                "      bind: 127.0.0.1:%d\n"
+                "      forward: [{target_group: green, weight: 1}]\n"
+                "  target_groups:\n",
+                s->admin_port, s->web_port, s->test_port);
+    for (int h = 0; h < 2; h++)
+        buf_appendf(b,
+                    "    %s:\n"
+                    "      deregistration_delay: %s\n"
+                    "      health_check: {path: /health, interval: 1s, timeout: 500ms,\n"
+                    "                     healthy_threshold: 2, unhealthy_threshold: 2,\n"
+                    "                     matcher: \"200-399\"}\n"
+                    "      targets: [\"%s\"]\n",
+                    s->hosts[h].fleet, DEMO_STACK_DEREGISTRATION, s->hosts[h].target);
+}
+
+/* The server part: the application and its blue/green group (group.json's keys in YAML). */
+static void
+stack_group(const struct demo_site *s, struct buf *b)
+{
+    buf_appendf(
+        b,
+        "applications:\n"
+        "  %s:\n"
+        "    deployment_groups:\n"
+        "      %s:\n"
+        "        deploymentConfigName: CodeDeployDefault.AllAtOnce\n"
+        "        deploymentStyle: {deploymentType: BLUE_GREEN, "
+        "deploymentOption: WITH_TRAFFIC_CONTROL}\n"
+        "        blueGreenFleets:\n"
+        "          - {tag: {Key: fleet, Value: blue}, targetGroup: blue}\n"
+        "          - {tag: {Key: fleet, Value: green}, targetGroup: green}\n"
+        "        loadBalancerInfo: {proxyAdmin: \"%s\", listener: %s, testListener: test}\n"
+        "        trafficRoutingConfig:\n"
+        "          type: TimeBasedCanary\n"
+        "          timeBasedCanary: {canaryPercentage: %d, canaryInterval: %s}\n"
+        "        blueGreenDeploymentConfiguration:\n"
+        "          deploymentReadyOption: {actionOnTimeout: CONTINUE_DEPLOYMENT}\n"
+        "          terminateBlueInstancesOnDeploymentSuccess: {action: KEEP_ALIVE,\n"
+        "                                                      terminationWaitTimeInMinutes: 0}\n"
+        "        autoRollbackConfiguration:\n"
+        "          enabled: true\n"
+        "          events: [DEPLOYMENT_FAILURE, DEPLOYMENT_STOP_ON_ALARM]\n"
+        "        alarmConfiguration:\n"
+        "          enabled: true\n"
+        "          alarms:\n"
+        "            - {name: errors, metric: target_5xx_ratio, targetGroup: replacement,\n"
+        "               threshold: %s, window: %s}\n"
+        "        healthCheck: {timeout: 60s}\n",
+        DEMO_STACK_APP, DEMO_STACK_GROUP, s->admin_url, DEMO_STACK_LISTENER,
+        DEMO_STACK_CANARY_PERCENT, DEMO_STACK_CANARY_INTERVAL, DEMO_STACK_ALARM_THRESHOLD,
+        DEMO_STACK_ALARM_WINDOW);
+}
+
 int
-demo_stack_apply(const struct demo_site *s, struct err *err)
+demo_stack_write(const struct demo_site *s, const char *path, struct err *err)
 {
     struct buf b;
     int rc;
 
     buf_init(&b);
-    buf_appendf(&b, "{\"applicationName\":\"%s\"}", DEMO_STACK_APP);
-    rc = post(s, "/v1/applications", &b, err);
-    if (rc == 0) {
-        buf_reset(&b);
-        group_json(s, &b);
-        rc = post(s, "/v1/applications/" DEMO_STACK_APP "/deployment-groups", &b, err);
-    }
+    buf_appendf(&b,
+                "# cutover demo: the reference architecture as one declarative file,\n"
+                "# applied with `cutover apply -f stack.yaml` (cutover-apply(1)).\n"
+                "server: %s\n\n",
+                s->server_url);
+    stack_proxy(s, &b);
+    buf_append_str(&b, "\n");
+    stack_group(s, &b);
+    rc = write_text(path, &b, err);
     buf_fini(&b);
     return rc;
+}
+
+int
+demo_stack_apply(const struct demo_site *s, struct demo_proc_set *ps, const char *log,
+                 struct err *err)
+{
+    char stack[PATH_MAX], token[PATH_MAX], admin[64];
+    const char *argv[] = {s->self,        "apply", "-f",      stack, "--server", s->server_url,
+                          "--token-file", token,   "--admin", admin, NULL};
+    int rc, n;
+
+    n = snprintf(stack, sizeof(stack), "%s/stack.yaml", s->dir);
+    ASSERT(n > 0 && (size_t)n < sizeof(stack));
+    n = snprintf(token, sizeof(token), "%s/server/admin.token", s->dir);
+    ASSERT(n > 0 && (size_t)n < sizeof(token));
+    snprintf(admin, sizeof(admin), "127.0.0.1:%d", s->admin_port);
+    if ((rc = demo_stack_write(s, stack, err)) != 0)
+        return rc;
+    if ((rc = demo_proc_run(ps, "apply", argv, NULL, log, 60000, err)) < 0)
+        return rc;
+    if (rc != 0)
+        return err_set(err, -EIO, "cutover apply -f %s exited %d (see %s)", stack, rc, log);
+    return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /* What `cutover demo` sets up: the site (one temporary directory, the ports, the two hosts on
- * their own loopback addresses) and the objects of the reference architecture — the proxy's
- * listeners and target groups (proxy.yaml), the application and the blue/green deployment
- * group with its canary, alarm and automatic rollback on the server. */
+ * their own loopback addresses) and the objects of the reference architecture as one
+ * stack.yaml applied with `cutover apply` — the proxy's listeners and target groups, the
+ * application and the blue/green deployment group with its canary, alarm and automatic
+ * rollback on the server. */
 #ifndef CLI_DEMO_STACK_H
 #define CLI_DEMO_STACK_H
 
@@ -12,6 +13,7 @@
 
 #include "cli/cli_deploy.h"
 
+struct demo_proc_set;
 struct err;
 
 #define DEMO_STACK_APP "webapp"
@@ -52,13 +54,20 @@ struct demo_site {
 int demo_stack_ports(struct demo_site *s, struct err *err);
 
 /* Writes the proxy's configuration to <path>: listeners web and test, target groups blue and
- * green (one target per host, 1 s health checks, short deregistration delay). */
+ * green (one target per host, 1 s health checks, short deregistration delay) — the objects of
+ * stack.yaml's proxy part, so that `cutover apply` finds them as the file says. */
 int demo_stack_write_proxy(const struct demo_site *s, const char *path, struct err *err);
 
-/* Creates the server's objects for the site: application webapp and deployment group prod
- * (blue/green over the two fleets, TimeBasedCanary, alarm target_5xx_ratio on the
- * replacement, automatic rollback on failure and alarm), through the REST API. The one place
+/* Writes stack.yaml for the site to <path> (cutover-apply(1)): the proxy part (listeners web
+ * and test, target groups blue and green, the same as demo_stack_write_proxy's), application
+ * webapp and deployment group prod: blue/green over the two fleets, TimeBasedCanary, alarm
+ * target_5xx_ratio on the replacement, automatic rollback on failure and alarm. The one place
  * that decides what the reference architecture consists of. */
-int demo_stack_apply(const struct demo_site *s, struct err *err);
+int demo_stack_write(const struct demo_site *s, const char *path, struct err *err);
+
+/* Writes SITE/stack.yaml and runs `cutover apply -f` on it against the site's server and proxy
+ * (output appended to <log>). Returns 0, or a negative errno with <err> set (-EINTR: Ctrl-C). */
+int demo_stack_apply(const struct demo_site *s, struct demo_proc_set *ps, const char *log,
+                     struct err *err);
 
 #endif /* CLI_DEMO_STACK_H */

@@ -4,7 +4,8 @@ that the bundle's hooks start), v1, v2 blue/green with a canary under the built-
 bad v3 that its alarm rolls back. Real processes throughout; this test only reads what the demo
 prints and what is left on the machine afterwards.
 
-1. `cutover demo --output json`: exit 0, a JSON report whose v1→v2 phase served requests with
+1. `cutover demo --output json`: the objects set up by `cutover apply` (its plan in the live
+   view); exit 0, a JSON report whose v1→v2 phase served requests with
    no failure, whose v3 ended ALARM_ACTIVE with a rollback deployment that succeeded and traffic
    back on the last good fleet within 5 s of the alarm, in under 3 minutes; then no process of
    the demo is left (none carries its CUTOVER_DEMO_ID, none mentions its directory) and the
@@ -114,6 +115,9 @@ def test_demo_runs_the_scenario_and_leaves_nothing(cutover):
     assert rb["alarmAt"] and rb["trafficBackAt"] and rb["lastBadAnswerAt"], rb
     assert 0 <= rb["secondsToTrafficBack"] <= 5, rb
 
+    # the objects came from one stack.yaml through `cutover apply`, which printed its plan
+    assert "apply: + application webapp" in live, live
+    assert "apply: + deployment_group webapp/prod" in live, live
     # the live view: one line per second with the traffic split read from the proxy
     assert re.search(r"v1->v2 +blue +\d+% green +\d+% +\d+ req/s +failures 0 ", live), live
     assert "blue  10% green  90%" in live or "blue  90% green  10%" in live, live
