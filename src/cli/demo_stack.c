@@ -71,7 +71,9 @@ worker_block(int avoid, struct err *err)
     for (int i = 0; i < 100; i++) {
         int p = probe_port("127.0.0.1", 0), k;
 
-        if (p < 0 || p + 4 > 65535)
+        if (p < 0)
+            return err_set(err, p, "no free port on 127.0.0.1: %s", strerror(-p));
+        if (p + 4 > 65535)
             continue;
         for (k = 0; k < 4; k++)
             if ((p + k >= avoid && p + k < avoid + 4) || probe_port("127.0.0.1", p + k) != p + k)

@@ -44,18 +44,25 @@ def demo_processes(pid, site):
 
 
 class Demo:
-    """`cutover demo` as a child in its own session; stderr (the live view) read as it comes."""
+    """`cutover demo` as a child in its own session; stderr (the live view) and stdout (the
+    report) each read by a thread of their own as they come."""
 
     def __init__(self, cutover, *args):
         self.proc = subprocess.Popen([cutover, "demo", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.lines = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.out = []
+        self.readers = [threading.Thread(target=self._read_err, daemon=True),
+                        threading.Thread(target=self._read_out, daemon=True)]
+        for t in self.readers:
+            t.start()
 
-    def _read(self):
+    def _read_err(self):
         for raw in self.proc.stderr:
             self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def _read_out(self):
+        self.out.append(self.proc.stdout.read())
 
     def text(self):
         return "\n".join(self.lines)
@@ -65,14 +72,16 @@ class Demo:
         return m.group(1) if m else None
 
     def finish(self, timeout):
+        """Waits (bounded) for the exit; returns stdout."""
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         finally:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        self.reader.join(timeout=10)
-        return out.decode(errors="replace")
+        for t in self.readers:
+            t.join(timeout=10)
+        return b"".join(self.out).decode(errors="replace")
 
 
 def assert_nothing_left(pid, site):
