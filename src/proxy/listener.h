@@ -6,6 +6,7 @@
 #ifndef PROXY_LISTENER_H
 #define PROXY_LISTENER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +24,10 @@ struct listener_stats {
 };
 
 struct listener {
-    char *name;       /* owned */
-    struct addr addr; /* what the fds are bound to */
-    int *fds;         /* owned: nfds listening sockets; -1 once a worker took one */
+    _Atomic uint32_t refs; /* the proxy's list, and each worker socket serving it */
+    char *name;            /* owned */
+    struct addr addr;      /* what the fds are bound to */
+    int *fds;              /* owned: nfds listening sockets (workers serve dups); -1 once closed */
     size_t nfds;
     size_t nslots;                /* stats slots: one per worker */
     struct listener_stats *slots; /* owned: cache-line aligned */
@@ -38,8 +40,12 @@ struct listener {
  * "listener NAME: bind ADDR: …". */
 int listener_new(struct listener **out, const char *name, const struct addr *addr, size_t nworkers,
                  const int *inherited, size_t ninherited, struct err *err);
-/* Closes the fds still owned and frees. */
-void listener_free(struct listener *l);
+/* Reference counting; any thread. The last unref closes the fds still owned and frees. */
+struct listener *listener_ref(struct listener *l);
+void listener_unref(struct listener *l);
+/* Closes the fds the listener owns (main thread): once every worker closed its dups too, the
+ * address stops accepting. */
+void listener_close_fds(struct listener *l);
 
 /* Sums every slot into <out>; any thread. */
 void listener_stats_read(const struct listener *l, struct listener_stats *out);
