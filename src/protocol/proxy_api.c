@@ -556,6 +556,27 @@ proxy_api_groups_parse(struct proxy_api_groups *out, const char *text, size_t le
     return rc;
 }
 
+static int
+decode_group(struct arena *a, json_t *root, void *out, struct err *err)
+{
+    struct proxy_api_groups *gs = out;
+
+    gs->n = 1;
+    gs->items = arena_calloc(a, 2, sizeof(*gs->items));
+    return parse_group_obj(a, root, &gs->items[0], err);
+}
+
+int
+proxy_api_group_parse(struct proxy_api_groups *out, const char *text, size_t len, struct err *err)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = decode(&out->arena, text, len, err, decode_group, out)) < 0)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
 void
 proxy_api_groups_fini(struct proxy_api_groups *gs)
 {

@@ -127,6 +127,9 @@ void proxy_api_listeners_fini(struct proxy_api_listeners *ls);
 char *proxy_api_groups_format(const struct proxy_api_groups *gs);
 /* One group alone, as an element of GET /target-groups (the answer of PUT /target-groups/NAME). */
 char *proxy_api_group_format(const struct proxy_api_group *g);
+/* Parses one group document into gs (n = 1), for the answer of PUT /target-groups/NAME. */
+int proxy_api_group_parse(struct proxy_api_groups *out, const char *text, size_t len,
+                          struct err *err);
 int proxy_api_groups_parse(struct proxy_api_groups *out, const char *text, size_t len,
                            struct err *err);
 void proxy_api_groups_fini(struct proxy_api_groups *gs);

@@ -400,3 +400,42 @@ def test_binary_upgrade_keeps_api_listeners_and_groups(backends, proxy):  # noqa
     os.kill(new, signal.SIGTERM)
     wait_for(lambda: not pid_alive(new), 40, what="the new proxy to stop")
     assert not port_open(port)
+
+
+def test_cli_creates_and_deletes_groups_and_listeners(backends, proxy, cutover):  # noqa: F811
+    import json
+    import subprocess
+    p, blue, green, (red,) = started(backends, proxy, "red")
+    admin = f"127.0.0.1:{p.admin_port}"
+
+    def cli(*args):
+        return subprocess.run([cutover, "proxy", *args, "--admin", admin], capture_output=True,
+                              text=True, timeout=30)
+
+    r = cli("create-target-group", "--target-group", "red", "--targets", red.addr,
+            "--health-check-path", "/health", "--health-check-interval-ms", "500",
+            "--health-check-timeout-ms", "200", "--healthy-threshold", "2",
+            "--deregistration-delay-ms", "1000", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["health_check"]["interval_ms"] == 500 and doc["deregistration_delay_ms"] == 1000
+    port = free_port()
+    r = cli("create-listener", "--listener", "api", "--bind", f"127.0.0.1:{port}",
+            "--forward", "red=100", "--output", "table")
+    assert r.returncode == 0, r.stderr
+    assert "api" in r.stdout and f"127.0.0.1:{port}" in r.stdout
+    p.wait_states("red", {red.addr: "healthy"})
+    assert request(port, "/").body == b"red\n"
+    # refused by the proxy: exit 1 with its message
+    r = cli("delete-target-group", "--target-group", "red")
+    assert r.returncode == 1 and "is used by listener 'api'" in r.stderr, r
+    r = cli("create-target-group", "--target-group", "red", "--health-check-interval-ms", "5")
+    assert r.returncode == 1 and "health_check.interval_ms" in r.stderr, r
+    r = cli("create-listener", "--listener", "api")
+    assert r.returncode == 2, r
+    r = cli("delete-listener", "--listener", "api", "--output", "table")
+    assert r.returncode == 0 and "deleted listener api" in r.stdout, r
+    assert refused(port)
+    r = cli("delete-target-group", "--target-group", "red", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    assert [g["name"] for g in json.loads(r.stdout)["target_groups"]] == ["blue", "green"]
