@@ -727,6 +727,21 @@ spec_check_keys(json_t *obj, const char *path, const char *const *allowed, struc
     return check_keys(obj, path, allowed, err);
 }
 
+/* A body may repeat its name (as GET documents carry it); it must be the one it is put as. */
+static int
+check_name(json_t *obj, const char *prefix, const char *name, const char *what, struct err *err)
+{
+    json_t *v = json_object_get(obj, "name"); /* borrowed */
+    char fp[320];
+
+    if (v == NULL)
+        return 0;
+    field(fp, sizeof(fp), prefix, "name");
+    if (!json_is_string(v) || strcmp(json_string_value(v), name) != 0)
+        return err_set(err, -EINVAL, "%s: expected \"%s\", the %s's name", fp, name, what);
+    return 0;
+}
+
 static int
 parse_health_spec(struct arena *a, json_t *obj, const char *prefix, struct proxy_api_group_spec *g,
                   struct err *err)
@@ -811,12 +826,13 @@ static int
 parse_group_spec(struct arena *a, json_t *obj, const char *prefix, struct proxy_api_group_spec *g,
                  struct err *err)
 {
-    static const char *const keys[] = {"algorithm", "deregistration_delay_ms", "health_check",
-                                       "targets", NULL};
+    static const char *const keys[] = {"name",         "algorithm", "deregistration_delay_ms",
+                                       "health_check", "targets",   NULL};
     char fp[320];
     json_t *v; /* borrowed */
 
-    if (spec_check_keys(obj, prefix, keys, err) < 0)
+    if (spec_check_keys(obj, prefix, keys, err) < 0 ||
+        check_name(obj, prefix, g->name, "target group", err) < 0)
         return -EINVAL;
     if ((v = json_object_get(obj, "algorithm")) != NULL &&
         spec_string(a, v, field(fp, sizeof(fp), prefix, "algorithm"), &g->algorithm, err) < 0)
@@ -843,12 +859,13 @@ static int
 parse_listener_spec(struct arena *a, json_t *obj, const char *prefix,
                     struct proxy_api_listener_spec *l, struct err *err)
 {
-    static const char *const keys[] = {"bind", "forward", NULL};
+    static const char *const keys[] = {"name", "bind", "forward", NULL};
     char fp[320];
     json_t *v; /* borrowed */
     int rc;
 
-    if (spec_check_keys(obj, prefix, keys, err) < 0)
+    if (spec_check_keys(obj, prefix, keys, err) < 0 ||
+        check_name(obj, prefix, l->name, "listener", err) < 0)
         return -EINVAL;
     if ((v = json_object_get(obj, "bind")) != NULL &&
         spec_string(a, v, field(fp, sizeof(fp), prefix, "bind"), &l->bind, err) < 0)

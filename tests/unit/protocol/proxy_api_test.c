@@ -292,6 +292,12 @@ single_puts_parse_as_a_change_of_one(void **state)
     assert_null(ch.listeners[0].bind);
     assert_true(ch.listeners[0].has_forward);
     proxy_api_changes_fini(&ch);
+    g = "{\"name\":\"blue\",\"targets\":[]}"; /* a GET element may be put back as it is */
+    assert_int_equal(proxy_api_group_put_parse(&ch, "blue", g, strlen(g), &err), 0);
+    assert_true(ch.groups[0].has_targets);
+    proxy_api_changes_fini(&ch);
+    assert_int_equal(proxy_api_group_put_parse(&ch, "green", g, strlen(g), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "name: expected \"green\""));
     g = "{\"health_check\":{\"port\":70000}}";
     assert_int_equal(proxy_api_group_put_parse(&ch, "blue", g, strlen(g), &err), -EINVAL);
     assert_non_null(strstr(err.msg, "health_check.port: expected an integer 0..65535"));
