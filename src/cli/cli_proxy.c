@@ -497,7 +497,7 @@ group_body(const struct opts *o, char **out)
     };
     struct proxy_api_group_spec g;
     struct proxy_api_health_check *hc = &g.health_check;
-    uint64_t v;
+    uint64_t v = 0;
     int n, rc;
 
     memset(&g, 0, sizeof(g));
