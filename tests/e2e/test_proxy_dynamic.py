@@ -439,3 +439,51 @@ def test_cli_creates_and_deletes_groups_and_listeners(backends, proxy, cutover):
     r = cli("delete-target-group", "--target-group", "red", "--output", "json")
     assert r.returncode == 0, r.stderr
     assert [g["name"] for g in json.loads(r.stdout)["target_groups"]] == ["blue", "green"]
+
+
+def test_sigterm_drains_a_runtime_listener_like_the_file_ones(backends, proxy):  # noqa: F811
+    p, blue, green, _ = started(backends, proxy)
+    port = free_port()
+    st, doc = p.admin("PUT", "/listeners/api", {"bind": f"127.0.0.1:{port}", "forward": [
+        {"target_group": "blue", "weight": 1}]})
+    assert st == 201, doc
+    result = {}
+
+    def held():
+        r = request(port, "/?hold=term1", timeout=20)
+        result["resp"] = (r.status, r.body)
+
+    t = threading.Thread(target=held)
+    t.start()
+    try:
+        wait_for(lambda: "term1" in blue.state()["held"], 10, what="the request to be held")
+        os.kill(p.pid, signal.SIGTERM)
+        wait_for(lambda: refused(port) and refused(p.port()), 10,
+                 what="both listeners to stop accepting")
+        assert p.proc.poll() is None, "the proxy left with a request in flight"
+    finally:
+        blue.control(release="term1")
+        t.join(20)
+    assert result["resp"] == (200, b"blue\n"), result
+    assert p.proc.wait(20) == 0
+
+
+def test_sighup_adds_and_rebinds_file_listeners(backends, proxy):  # noqa: F811
+    blue, green = backends("blue", "green")
+    conf = two_group_conf([blue], [green])
+    p = proxy(conf)
+    p.wait_states("blue", {blue.addr: "healthy"})
+    old_port, new_port, test_port = p.port(), free_port(), free_port()
+    conf["listeners"]["web"]["bind"] = f"127.0.0.1:{new_port}"
+    conf["listeners"]["test"] = {"bind": f"127.0.0.1:{test_port}",
+                                 "forward": [{"target_group": "green", "weight": 1}]}
+    p.path.write_text(to_yaml(conf) + "\n")
+    os.kill(p.pid, signal.SIGHUP)
+    wait_for(lambda: port_open(test_port), 10, what="the file's new listener")
+    p.wait_states("green", {green.addr: "healthy"})
+    assert request(test_port, "/").body == b"green\n"
+    assert request(new_port, "/").body == b"blue\n"
+    assert refused(old_port)
+    ls, _ = documents(p)
+    assert {x["name"]: x["bind"] for x in ls["listeners"]} == {
+        "web": f"127.0.0.1:{new_port}", "test": f"127.0.0.1:{test_port}"}
