@@ -487,3 +487,21 @@ def test_sighup_adds_and_rebinds_file_listeners(backends, proxy):  # noqa: F811
     ls, _ = documents(p)
     assert {x["name"]: x["bind"] for x in ls["listeners"]} == {
         "web": f"127.0.0.1:{new_port}", "test": f"127.0.0.1:{test_port}"}
+
+
+def test_shipped_changes_example_is_accepted(backends, proxy):  # noqa: F811
+    import json
+    from conftest import REPO
+    p, blue, green, _ = started(backends, proxy)
+    with open(os.path.join(REPO, "examples", "proxy", "changes.json")) as f:
+        body = json.load(f)
+    port = free_port()  # the example's port may be taken on this machine
+    body["listeners"]["canary"]["bind"] = f"127.0.0.1:{port}"
+    st, doc = p.admin("POST", "/changes", body)
+    assert st == 200, doc
+    assert [x["name"] for x in doc["listeners"]] == ["web", "canary"]
+    group = [g for g in doc["target_groups"] if g["name"] == "canary"][0]
+    want = dict(body["target_groups"]["canary"], name="canary")
+    want["health_check"] = dict(want["health_check"], port=0)
+    assert group == want
+    assert port_open(port)
