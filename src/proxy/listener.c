@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* Listening sockets: one SO_REUSEPORT socket per worker, bound and listening before any worker
- * starts, so a bind error is a startup error and a binary upgrade can hand the fds over. */
+ * serves them (at startup, or before the generation that adds the listener is published), so a
+ * bind error is a startup error or a refused change, and a binary upgrade can hand the fds
+ * over. */
 #include "proxy/listener.h"
 
 #include <errno.h>

@@ -2,7 +2,9 @@
 /* A listener's sockets and counters, which outlive configuration generations (a generation
  * only says where a listener forwards). Each listener has one SO_REUSEPORT listening socket
  * per worker, so the kernel spreads connections and no worker wakes for another's accept.
- * The fds can be inherited across a binary upgrade, which keeps their accept queues. */
+ * The fds can be inherited across a binary upgrade, which keeps their accept queues. A listener
+ * object never changes address: re-binding a listener replaces the object (proxy.c), and the
+ * old one lives until the last worker socket and connection using it are gone. */
 #ifndef PROXY_LISTENER_H
 #define PROXY_LISTENER_H
 
