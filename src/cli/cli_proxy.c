@@ -29,6 +29,16 @@ struct opts {
     const char *listener;     /* --listener */
     const char *forward;      /* --forward blue=90,green=10 */
     const char *targets;      /* --targets a:p,b:p */
+    const char *bind;         /* --bind HOST:PORT */
+    const char *algorithm;    /* --algorithm */
+    const char *dereg_ms;     /* --deregistration-delay-ms */
+    const char *hc_path;      /* --health-check-path */
+    const char *hc_port;      /* --health-check-port */
+    const char *hc_interval;  /* --health-check-interval-ms */
+    const char *hc_timeout;   /* --health-check-timeout-ms */
+    const char *healthy;      /* --healthy-threshold */
+    const char *unhealthy;    /* --unhealthy-threshold */
+    const char *matcher;      /* --matcher */
     bool json;                /* --output json */
 };
 
@@ -39,6 +49,10 @@ enum verb_id {
     VERB_DEREGISTER_TARGETS,
     VERB_DESCRIBE_LISTENERS,
     VERB_DESCRIBE_TARGET_GROUPS,
+    VERB_CREATE_TARGET_GROUP,
+    VERB_DELETE_TARGET_GROUP,
+    VERB_CREATE_LISTENER,
+    VERB_DELETE_LISTENER,
 };
 
 static const struct verb {
@@ -52,6 +66,19 @@ static const struct verb {
     {"deregister-targets", VERB_DEREGISTER_TARGETS, "--target-group NAME --targets HOST:PORT[,…]"},
     {"describe-listeners", VERB_DESCRIBE_LISTENERS, ""},
     {"describe-target-groups", VERB_DESCRIBE_TARGET_GROUPS, ""},
+    {"create-target-group", VERB_CREATE_TARGET_GROUP,
+     "--target-group NAME [--targets HOST:PORT[,…]] [--algorithm A]\n"
+     "                                         [--deregistration-delay-ms N] "
+     "[--health-check-path P]\n"
+     "                                         [--health-check-port N] "
+     "[--health-check-interval-ms N]\n"
+     "                                         [--health-check-timeout-ms N] "
+     "[--healthy-threshold N]\n"
+     "                                         [--unhealthy-threshold N] [--matcher M]"},
+    {"delete-target-group", VERB_DELETE_TARGET_GROUP, "--target-group NAME"},
+    {"create-listener", VERB_CREATE_LISTENER,
+     "--listener NAME [--bind HOST:PORT] [--forward GROUP=WEIGHT[,…]]"},
+    {"delete-listener", VERB_DELETE_LISTENER, "--listener NAME"},
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
@@ -101,9 +128,26 @@ usage_error(const char *verb, const char *fmt, ...)
 static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
-    static const char *const names[] = {"--admin",   "--target-group", "--listener",
-                                        "--forward", "--targets",      "--output"};
-    const char **slots[] = {&o->admin, &o->target_group, &o->listener, &o->forward, &o->targets};
+    static const char *const names[] = {"--admin",
+                                        "--target-group",
+                                        "--listener",
+                                        "--forward",
+                                        "--targets",
+                                        "--bind",
+                                        "--algorithm",
+                                        "--deregistration-delay-ms",
+                                        "--health-check-path",
+                                        "--health-check-port",
+                                        "--health-check-interval-ms",
+                                        "--health-check-timeout-ms",
+                                        "--healthy-threshold",
+                                        "--unhealthy-threshold",
+                                        "--matcher",
+                                        "--output"};
+    const char **slots[] = {&o->admin,   &o->target_group, &o->listener,    &o->forward,
+                            &o->targets, &o->bind,         &o->algorithm,   &o->dereg_ms,
+                            &o->hc_path, &o->hc_port,      &o->hc_interval, &o->hc_timeout,
+                            &o->healthy, &o->unhealthy,    &o->matcher};
     const char *output = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -402,6 +446,174 @@ targets_body(const struct opts *o, char **out)
     return 0;
 }
 
+/* "a,b" into <out> (borrowing <buf>); "" gives an empty list. Returns the count or -1. */
+static int
+target_list(const struct opts *o, char *buf, size_t size, char **items, const char **out)
+{
+    struct addr a;
+    int n;
+
+    if (*o->targets == '\0')
+        return 0;
+    if ((n = split_list(o->targets, buf, size, items, CLI_PROXY_MAX_LIST)) <= 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (addr_parse(&a, items[i]) < 0 || addr_is_unix(&a))
+            return -1;
+        out[i] = items[i];
+    }
+    return n;
+}
+
+static int
+number_flag(const struct opts *o, const char *flag, const char *value, uint64_t max, uint64_t *out)
+{
+    uint32_t v;
+
+    if (str_to_u32(value, &v, 0, (uint32_t)max) != 0)
+        return usage_error(o->verb, "%s '%s' (expected an integer 0..%llu)", flag, value,
+                           (unsigned long long)max);
+    *out = v;
+    return 0;
+}
+
+/* The PUT /target-groups/NAME body: only what the flags give (the proxy defaults the rest). */
+static int
+group_body(const struct opts *o, char **out)
+{
+    static char buf[64 * 1024];
+    static char *items[CLI_PROXY_MAX_LIST];
+    static const char *addrs[CLI_PROXY_MAX_LIST];
+    const struct {
+        const char *flag, *value;
+        unsigned bit;
+        uint64_t max;
+    } nums[] = {
+        {"--health-check-port", o->hc_port, PROXY_API_HC_PORT, 65535},
+        {"--health-check-interval-ms", o->hc_interval, PROXY_API_HC_INTERVAL, UINT32_MAX},
+        {"--health-check-timeout-ms", o->hc_timeout, PROXY_API_HC_TIMEOUT, UINT32_MAX},
+        {"--healthy-threshold", o->healthy, PROXY_API_HC_HEALTHY, UINT32_MAX},
+        {"--unhealthy-threshold", o->unhealthy, PROXY_API_HC_UNHEALTHY, UINT32_MAX},
+    };
+    struct proxy_api_group_spec g;
+    struct proxy_api_health_check *hc = &g.health_check;
+    uint64_t v = 0;
+    int n, rc;
+
+    memset(&g, 0, sizeof(g));
+    g.algorithm = o->algorithm;
+    if (o->dereg_ms != NULL) {
+        if ((rc = number_flag(o, "--deregistration-delay-ms", o->dereg_ms, UINT32_MAX,
+                              &g.deregistration_delay_ms)) != 0)
+            return rc;
+        g.has_deregistration_delay = true;
+    }
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        if (nums[i].value == NULL)
+            continue;
+        if ((rc = number_flag(o, nums[i].flag, nums[i].value, nums[i].max, &v)) != 0)
+            return rc;
+        g.health_set |= nums[i].bit;
+        if (nums[i].bit == PROXY_API_HC_PORT)
+            hc->port = (uint32_t)v;
+        else if (nums[i].bit == PROXY_API_HC_INTERVAL)
+            hc->interval_ms = v;
+        else if (nums[i].bit == PROXY_API_HC_TIMEOUT)
+            hc->timeout_ms = v;
+        else if (nums[i].bit == PROXY_API_HC_HEALTHY)
+            hc->healthy_threshold = (uint32_t)v;
+        else
+            hc->unhealthy_threshold = (uint32_t)v;
+    }
+    if (o->hc_path != NULL) {
+        hc->path = o->hc_path;
+        g.health_set |= PROXY_API_HC_PATH;
+    }
+    if (o->matcher != NULL) {
+        hc->matcher = o->matcher;
+        g.health_set |= PROXY_API_HC_MATCHER;
+    }
+    if (o->targets != NULL) {
+        if ((n = target_list(o, buf, sizeof(buf), items, addrs)) < 0)
+            return usage_error(o->verb, "--targets '%s' (expected HOST:PORT[,HOST:PORT…])",
+                               o->targets);
+        g.has_targets = true;
+        g.targets = addrs;
+        g.ntargets = (size_t)n;
+    }
+    *out = proxy_api_group_spec_format(&g);
+    return 0;
+}
+
+/* The PUT /listeners/NAME body. */
+static int
+listener_body(const struct opts *o, char **out)
+{
+    struct proxy_api_listener_spec l;
+    struct proxy_api_action a;
+    char *fw = NULL;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    if (o->bind == NULL && o->forward == NULL)
+        return usage_error(o->verb, "--bind or --forward is required (see --help)");
+    l.bind = o->bind;
+    if (o->forward != NULL) {
+        struct err err;
+        if ((rc = forward_body(o, &fw)) != 0)
+            return rc;
+        if (proxy_api_action_parse(&a, fw, strlen(fw), &err) < 0) { /* cannot: we made it */
+            free(fw);
+            return usage_error(o->verb, "--forward: %s", err.msg);
+        }
+        free(fw);
+        l.has_forward = true;
+        l.action = a;
+    }
+    *out = proxy_api_listener_spec_format(&l);
+    if (l.has_forward)
+        proxy_api_action_fini(&a);
+    return 0;
+}
+
+static int
+show_group(const struct opts *o, struct http_fetch_response *resp)
+{
+    struct proxy_api_groups gs;
+    struct err err;
+
+    if (proxy_api_group_parse(&gs, resp->body.data, resp->body.len, &err) < 0)
+        return bad_answer(o, &err, resp);
+    if (o->json) {
+        print_json(resp);
+    } else {
+        const struct proxy_api_group *g = &gs.items[0];
+        printf("%-16s %-28s %-10s %-16s %-10s %s\n", "TARGET_GROUP", "ALGORITHM", "DEREG_S",
+               "HEALTH_PATH", "MATCHER", "TARGETS");
+        printf("%-16s %-28s %-10.1f %-16s %-10s ", g->name, g->algorithm,
+               (double)g->deregistration_delay_ms / 1000.0, g->health_check.path,
+               g->health_check.matcher);
+        for (size_t k = 0; k < g->ntargets; k++)
+            printf("%s%s", k ? "," : "", g->targets[k]);
+        printf("%s\n", g->ntargets == 0 ? "-" : "");
+    }
+    proxy_api_groups_fini(&gs);
+    http_fetch_response_fini(resp);
+    return ERR_EXIT_OK;
+}
+
+static int
+show_deleted(const struct opts *o, struct http_fetch_response *resp, const char *what,
+             const char *name)
+{
+    if (o->json)
+        print_json(resp);
+    else
+        printf("deleted %s %s\n", what, name);
+    http_fetch_response_fini(resp);
+    return ERR_EXIT_OK;
+}
+
 /* ---- verbs ---- */
 
 static int
@@ -470,6 +682,36 @@ run_verb(const struct verb *v, const struct opts *o)
         if ((rc = call(o, "GET", "/target-groups", NULL, &resp)) != 0)
             return rc;
         return show_groups(o, &resp);
+    case VERB_CREATE_TARGET_GROUP:
+    case VERB_DELETE_TARGET_GROUP:
+        if ((rc = need(o, o->target_group, "--target-group")) != 0)
+            return rc;
+        if (path_with(path, sizeof(path), "/target-groups/", o->target_group, "") < 0)
+            return usage_error(o->verb, "--target-group '%s': invalid name", o->target_group);
+        if (v->id == VERB_DELETE_TARGET_GROUP) {
+            rc = call(o, "DELETE", path, NULL, &resp);
+            return rc != 0 ? rc : show_deleted(o, &resp, "target group", o->target_group);
+        }
+        if ((rc = group_body(o, &body)) != 0)
+            return rc;
+        rc = call(o, "PUT", path, body, &resp);
+        free(body);
+        return rc != 0 ? rc : show_group(o, &resp);
+    case VERB_CREATE_LISTENER:
+    case VERB_DELETE_LISTENER:
+        if ((rc = need(o, o->listener, "--listener")) != 0)
+            return rc;
+        if (path_with(path, sizeof(path), "/listeners/", o->listener, "") < 0)
+            return usage_error(o->verb, "--listener '%s': invalid name", o->listener);
+        if (v->id == VERB_DELETE_LISTENER) {
+            rc = call(o, "DELETE", path, NULL, &resp);
+            return rc != 0 ? rc : show_deleted(o, &resp, "listener", o->listener);
+        }
+        if ((rc = listener_body(o, &body)) != 0)
+            return rc;
+        rc = call(o, "PUT", path, body, &resp);
+        free(body);
+        return rc != 0 ? rc : show_listener(o, &resp);
     }
     return ERR_EXIT_USAGE;
 }

@@ -21,6 +21,7 @@
 #ifndef PROTOCOL_PROXY_API_H
 #define PROTOCOL_PROXY_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,6 +125,11 @@ void proxy_api_listener_fini(struct proxy_api_listener *l);
 void proxy_api_listeners_fini(struct proxy_api_listeners *ls);
 
 char *proxy_api_groups_format(const struct proxy_api_groups *gs);
+/* One group alone, as an element of GET /target-groups (the answer of PUT /target-groups/NAME). */
+char *proxy_api_group_format(const struct proxy_api_group *g);
+/* Parses one group document into gs (n = 1), for the answer of PUT /target-groups/NAME. */
+int proxy_api_group_parse(struct proxy_api_groups *out, const char *text, size_t len,
+                          struct err *err);
 int proxy_api_groups_parse(struct proxy_api_groups *out, const char *text, size_t len,
                            struct err *err);
 void proxy_api_groups_fini(struct proxy_api_groups *gs);
@@ -132,6 +138,77 @@ char *proxy_api_targets_format(const struct proxy_api_targets *t);
 int proxy_api_targets_parse(struct proxy_api_targets *out, const char *text, size_t len,
                             struct err *err);
 void proxy_api_targets_fini(struct proxy_api_targets *t);
+
+/* Declarative changes (PUT /target-groups/NAME, PUT /listeners/NAME, DELETE of both, and
+ * POST /changes, which carries several in one generation):
+ *
+ *   PUT /target-groups/NAME   {"algorithm","deregistration_delay_ms","health_check":{…},
+ *                              "targets":[…]}   every key optional
+ *   PUT /listeners/NAME       {"bind":"HOST:PORT","forward":[{"target_group","weight"}…]}
+ *   POST /changes             {"target_groups":{NAME:<group body>,…},
+ *                              "listeners":{NAME:<listener body>,…},
+ *                              "delete_listeners":[NAME…],"delete_target_groups":[NAME…]}
+ *                             answer: {"listeners":[…],"target_groups":[…]} (the two GETs)
+ *
+ * The decoders check JSON types and unknown fields only; ranges are proxy/proxy_conf's. */
+
+/* Which health_check keys a body gave (proxy_api_group_spec.health_set). */
+#define PROXY_API_HC_PATH (1u << 0)
+#define PROXY_API_HC_PORT (1u << 1)
+#define PROXY_API_HC_INTERVAL (1u << 2)
+#define PROXY_API_HC_TIMEOUT (1u << 3)
+#define PROXY_API_HC_HEALTHY (1u << 4)
+#define PROXY_API_HC_UNHEALTHY (1u << 5)
+#define PROXY_API_HC_MATCHER (1u << 6)
+
+struct proxy_api_group_spec {
+    const char *name;
+    const char *algorithm; /* NULL: not given */
+    bool has_deregistration_delay;
+    uint64_t deregistration_delay_ms;
+    unsigned health_set; /* PROXY_API_HC_* of the fields given in health_check */
+    struct proxy_api_health_check health_check;
+    bool has_targets;     /* "targets" given: the group's set becomes exactly this list */
+    const char **targets; /* ntargets addresses */
+    size_t ntargets;
+};
+
+struct proxy_api_listener_spec {
+    const char *name;
+    const char *bind; /* NULL: not given */
+    bool has_forward;
+    struct proxy_api_action action; /* its arena is unused: the changes' arena owns all */
+};
+
+struct proxy_api_changes {
+    struct arena arena; /* owns everything below after a _parse */
+    struct proxy_api_group_spec *groups;
+    size_t ngroups;
+    struct proxy_api_listener_spec *listeners;
+    size_t nlisteners;
+    const char **delete_listeners;
+    size_t ndelete_listeners;
+    const char **delete_groups;
+    size_t ndelete_groups;
+};
+
+/* POST /changes. Messages name the field ("target_groups.blue.health_check.interval_ms: …"). */
+char *proxy_api_changes_format(const struct proxy_api_changes *ch);
+int proxy_api_changes_parse(struct proxy_api_changes *out, const char *text, size_t len,
+                            struct err *err);
+/* The body of PUT /target-groups/<name> or PUT /listeners/<name>, as a change set of one. */
+int proxy_api_group_put_parse(struct proxy_api_changes *out, const char *name, const char *text,
+                              size_t len, struct err *err);
+int proxy_api_listener_put_parse(struct proxy_api_changes *out, const char *name, const char *text,
+                                 size_t len, struct err *err);
+void proxy_api_changes_fini(struct proxy_api_changes *ch);
+/* The body of a group or a listener spec alone (what PUT sends). */
+char *proxy_api_group_spec_format(const struct proxy_api_group_spec *g);
+char *proxy_api_listener_spec_format(const struct proxy_api_listener_spec *l);
+
+/* {"listeners":[…],"target_groups":[…]}: the answer of POST /changes. */
+char *proxy_api_state_format(const struct proxy_api_listeners *ls,
+                             const struct proxy_api_groups *gs);
 
 /* {"error":"<message>"} */
 char *proxy_api_error_format(const char *message);

@@ -91,7 +91,8 @@ struct admin_conn {
     bool handle_done;           /* the handle's close callback ran */
     struct proxy_conf *pending; /* ref on the generation being published */
     char pending_name[128];     /* listener or group the pending change is about */
-    enum { PENDING_ACTION, PENDING_TARGETS } pending_kind;
+    enum { PENDING_ACTION, PENDING_TARGETS, PENDING_GROUP, PENDING_STATE } pending_kind;
+    int pending_status;      /* 200, or 201 when the change creates the object */
     struct admin_conn *next; /* the api's list */
     char rbuf[ADMIN_READ_BUF];
 };
@@ -227,6 +228,18 @@ listener_doc(const struct proxy_conf_listener *l)
     return s;
 }
 
+static void
+fill_listeners(struct arena *a, const struct proxy_conf *conf, struct proxy_api_listeners *doc)
+{
+    doc->n = conf->nlisteners;
+    doc->items = arena_calloc(a, conf->nlisteners + 1, sizeof(*doc->items));
+    for (size_t i = 0; i < conf->nlisteners; i++) {
+        doc->items[i].name = conf->listeners[i].name;
+        doc->items[i].bind = conf->listeners[i].bind.text;
+        fill_forward(a, &conf->listeners[i], &doc->items[i].action);
+    }
+}
+
 static char *
 listeners_doc(const struct proxy_conf *conf)
 {
@@ -236,16 +249,38 @@ listeners_doc(const struct proxy_conf *conf)
 
     memset(&doc, 0, sizeof(doc));
     arena_init(&a, 4096);
-    doc.n = conf->nlisteners;
-    doc.items = arena_calloc(&a, conf->nlisteners + 1, sizeof(*doc.items));
-    for (size_t i = 0; i < conf->nlisteners; i++) {
-        doc.items[i].name = conf->listeners[i].name;
-        doc.items[i].bind = conf->listeners[i].bind.text;
-        fill_forward(&a, &conf->listeners[i], &doc.items[i].action);
-    }
+    fill_listeners(&a, conf, &doc);
     s = proxy_api_listeners_format(&doc);
     arena_fini(&a);
     return s;
+}
+
+static void
+fill_group(struct arena *a, const struct target_group *g, struct proxy_api_group *d)
+{
+    d->name = g->name;
+    d->algorithm = balancer_algorithm_name(g->algorithm);
+    d->deregistration_delay_ms = g->deregistration_delay_ms;
+    d->health_check.path = g->health.path;
+    d->health_check.port = g->health.port;
+    d->health_check.interval_ms = g->health.interval_ms;
+    d->health_check.timeout_ms = g->health.timeout_ms;
+    d->health_check.healthy_threshold = g->health.healthy_threshold;
+    d->health_check.unhealthy_threshold = g->health.unhealthy_threshold;
+    d->health_check.matcher = g->health.matcher;
+    d->ntargets = g->ntargets;
+    d->targets = arena_calloc(a, g->ntargets + 1, sizeof(*d->targets));
+    for (size_t k = 0; k < g->ntargets; k++)
+        d->targets[k] = g->targets[k]->addr.text;
+}
+
+static void
+fill_groups(struct arena *a, const struct proxy_conf *conf, struct proxy_api_groups *doc)
+{
+    doc->n = conf->ngroups;
+    doc->items = arena_calloc(a, conf->ngroups + 1, sizeof(*doc->items));
+    for (size_t i = 0; i < conf->ngroups; i++)
+        fill_group(a, &conf->groups[i], &doc->items[i]);
 }
 
 static char *
@@ -257,27 +292,42 @@ groups_doc(const struct proxy_conf *conf)
 
     memset(&doc, 0, sizeof(doc));
     arena_init(&a, 4096);
-    doc.n = conf->ngroups;
-    doc.items = arena_calloc(&a, conf->ngroups + 1, sizeof(*doc.items));
-    for (size_t i = 0; i < conf->ngroups; i++) {
-        const struct target_group *g = &conf->groups[i];
-        struct proxy_api_group *d = &doc.items[i];
-        d->name = g->name;
-        d->algorithm = balancer_algorithm_name(g->algorithm);
-        d->deregistration_delay_ms = g->deregistration_delay_ms;
-        d->health_check.path = g->health.path;
-        d->health_check.port = g->health.port;
-        d->health_check.interval_ms = g->health.interval_ms;
-        d->health_check.timeout_ms = g->health.timeout_ms;
-        d->health_check.healthy_threshold = g->health.healthy_threshold;
-        d->health_check.unhealthy_threshold = g->health.unhealthy_threshold;
-        d->health_check.matcher = g->health.matcher;
-        d->ntargets = g->ntargets;
-        d->targets = arena_calloc(&a, g->ntargets + 1, sizeof(*d->targets));
-        for (size_t k = 0; k < g->ntargets; k++)
-            d->targets[k] = g->targets[k]->addr.text;
-    }
+    fill_groups(&a, conf, &doc);
     s = proxy_api_groups_format(&doc);
+    arena_fini(&a);
+    return s;
+}
+
+static char *
+group_doc(const struct target_group *g)
+{
+    struct proxy_api_group doc;
+    struct arena a;
+    char *s;
+
+    memset(&doc, 0, sizeof(doc));
+    arena_init(&a, 1024);
+    fill_group(&a, g, &doc);
+    s = proxy_api_group_format(&doc);
+    arena_fini(&a);
+    return s;
+}
+
+/* {"listeners":[…],"target_groups":[…]} */
+static char *
+state_doc(const struct proxy_conf *conf)
+{
+    struct proxy_api_listeners ls;
+    struct proxy_api_groups gs;
+    struct arena a;
+    char *s;
+
+    memset(&ls, 0, sizeof(ls));
+    memset(&gs, 0, sizeof(gs));
+    arena_init(&a, 4096);
+    fill_listeners(&a, conf, &ls);
+    fill_groups(&a, conf, &gs);
+    s = proxy_api_state_format(&ls, &gs);
     arena_fini(&a);
     return s;
 }
@@ -367,6 +417,7 @@ on_published(void *ud, int status)
         return;
     }
     if (status < 0) {
+        c->pending_status = 0;
         proxy_conf_unref(next);
         respond_error(c, 503, "the change was not applied everywhere: %s", uv_strerror(status));
         return;
@@ -375,6 +426,12 @@ on_published(void *ud, int status)
         const struct proxy_conf_listener *l = proxy_conf_listener_find(next, c->pending_name);
         if (l != NULL)
             doc = listener_doc(l);
+    } else if (c->pending_kind == PENDING_GROUP) {
+        const struct target_group *g = proxy_conf_group_find(next, c->pending_name);
+        if (g != NULL)
+            doc = group_doc(g);
+    } else if (c->pending_kind == PENDING_STATE) {
+        doc = state_doc(next);
     } else {
         const struct target_group *g = proxy_conf_group_find(next, c->pending_name);
         if (g != NULL)
@@ -384,7 +441,8 @@ on_published(void *ud, int status)
     if (doc == NULL) /* cannot happen: the name was validated in this generation */
         respond_error(c, 500, "'%s' vanished from the published configuration", c->pending_name);
     else
-        respond_json(c, 200, doc);
+        respond_json(c, c->pending_status != 0 ? c->pending_status : 200, doc);
+    c->pending_status = 0;
 }
 
 /* Publishes <next> (our ref is passed on) and answers when every worker acked. */
@@ -400,11 +458,17 @@ publish(struct admin_conn *c, struct proxy_conf *next, int kind, const char *nam
     snprintf(c->pending_name, sizeof(c->pending_name), "%s", name);
     c->publishing = true;
     rc = proxy_publish(c->api->proxy, next, on_published, c, &err);
-    if (rc < 0) { /* -EINVAL: a change runtime cannot make; else the proxy is going away */
+    if (rc < 0) { /* -EINVAL: a change runtime cannot make; -ECANCELED: the proxy is going
+                   * away; anything else: a listener could not bind */
         c->publishing = false;
+        c->pending_status = 0;
         proxy_conf_unref(c->pending);
         c->pending = NULL;
-        respond_error(c, rc == -EINVAL ? 400 : 503, "%s", err.msg[0] ? err.msg : uv_strerror(rc));
+        respond_error(c,
+                      rc == -EINVAL      ? 400
+                      : rc == -ECANCELED ? 503
+                                         : 409,
+                      "%s", err.msg[0] ? err.msg : uv_strerror(rc));
     }
 }
 
@@ -495,6 +559,116 @@ out:
     proxy_api_targets_fini(&t);
 }
 
+/* Validates <ch> on a throwaway copy (private targets, so a refused change registers nothing),
+ * then applies it to the generation to publish; answers with <kind>'s document. */
+static void
+apply_changes(struct admin_conn *c, const struct proxy_api_changes *ch, bool batch, int kind,
+              const char *name, bool created)
+{
+    struct proxy_conf *check = clone_current(c), *next;
+    struct err err;
+    int rc;
+
+    err_clear(&err);
+    rc = proxy_conf_apply_changes(check, ch, batch, NULL, &err);
+    proxy_conf_unref(check);
+    if (rc < 0) {
+        respond_error(c,
+                      rc == -ENOENT                       ? (batch ? 400 : 404)
+                      : rc == -EBUSY || rc == -EADDRINUSE ? 409
+                                                          : 400,
+                      "%s", err.msg);
+        return;
+    }
+    next = clone_current(c);
+    rc = proxy_conf_apply_changes(next, ch, batch, proxy_registry(c->api->proxy), &err);
+    ASSERT(rc == 0); /* the same change on the same generation was just accepted */
+    c->pending_status = created ? 201 : 200;
+    publish(c, next, kind, name);
+}
+
+static const char *
+body_text(const struct admin_conn *c)
+{
+    return c->body.data != NULL ? c->body.data : "";
+}
+
+static void
+put_group(struct admin_conn *c, const char *name, const struct proxy_conf *conf)
+{
+    struct proxy_api_changes ch;
+    struct err err;
+
+    err_clear(&err);
+    if (proxy_api_group_put_parse(&ch, name, body_text(c), c->body.len, &err) < 0) {
+        respond_error(c, 400, "%s", err.msg);
+        return;
+    }
+    if (ch.groups[0].has_targets && ch.groups[0].ntargets > ADMIN_MAX_TARGETS) {
+        respond_error(c, 400, "targets: at most %d per group", ADMIN_MAX_TARGETS);
+    } else {
+        apply_changes(c, &ch, false, PENDING_GROUP, name,
+                      proxy_conf_group_find(conf, name) == NULL);
+    }
+    proxy_api_changes_fini(&ch);
+}
+
+static void
+put_listener(struct admin_conn *c, const char *name, const struct proxy_conf *conf)
+{
+    struct proxy_api_changes ch;
+    struct err err;
+
+    err_clear(&err);
+    if (proxy_api_listener_put_parse(&ch, name, body_text(c), c->body.len, &err) < 0) {
+        respond_error(c, 400, "%s", err.msg);
+        return;
+    }
+    apply_changes(c, &ch, false, PENDING_ACTION, name,
+                  proxy_conf_listener_find(conf, name) == NULL);
+    proxy_api_changes_fini(&ch);
+}
+
+static void
+delete_object(struct admin_conn *c, const char *name, bool group)
+{
+    struct proxy_api_changes ch;
+    const char *names[1] = {name};
+
+    memset(&ch, 0, sizeof(ch));
+    if (group) {
+        ch.delete_groups = names;
+        ch.ndelete_groups = 1;
+    } else {
+        ch.delete_listeners = names;
+        ch.ndelete_listeners = 1;
+    }
+    apply_changes(c, &ch, false, PENDING_STATE, name, false);
+}
+
+static void
+post_changes(struct admin_conn *c)
+{
+    struct proxy_api_changes ch;
+    struct err err;
+
+    err_clear(&err);
+    if (proxy_api_changes_parse(&ch, body_text(c), c->body.len, &err) < 0) {
+        respond_error(c, 400, "%s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < ch.ngroups; i++) {
+        if (ch.groups[i].has_targets && ch.groups[i].ntargets > ADMIN_MAX_TARGETS) {
+            respond_error(c, 400, "target_groups.%s.targets: at most %d per group",
+                          ch.groups[i].name, ADMIN_MAX_TARGETS);
+            proxy_api_changes_fini(&ch);
+            return;
+        }
+    }
+    apply_changes(c, &ch, true, PENDING_STATE, "changes", false);
+    proxy_api_changes_fini(&ch);
+}
+
 /* ---- routing ---- */
 
 /* Splits "/a/b/c?q" into at most <max> decoded segments in <buf>; returns the count, or -1 when
@@ -543,10 +717,14 @@ route_listeners(struct admin_conn *c, const char *method, const char **seg, int 
 
     if (n == 1 && strcmp(method, "GET") == 0)
         respond_json(c, 200, listeners_doc(conf));
+    else if (n == 2 && strcmp(method, "PUT") == 0)
+        put_listener(c, seg[1], conf);
     else if (n >= 2 && n <= 3 && l == NULL)
         respond_error(c, 404, "unknown listener '%s'", seg[1]);
     else if (n == 2 && strcmp(method, "GET") == 0)
         respond_json(c, 200, listener_doc(l));
+    else if (n == 2 && strcmp(method, "DELETE") == 0)
+        delete_object(c, seg[1], false);
     else if (n == 3 && strcmp(seg[2], "action") == 0 && strcmp(method, "PUT") == 0)
         put_action(c, seg[1]);
     else if (n == 3 && strcmp(seg[2], "action") == 0 && strcmp(method, "GET") == 0)
@@ -563,8 +741,14 @@ route_groups(struct admin_conn *c, const char *method, const char **seg, int n,
 
     if (n == 1 && strcmp(method, "GET") == 0)
         respond_json(c, 200, groups_doc(conf));
-    else if (n == 3 && g == NULL)
+    else if (n == 2 && strcmp(method, "PUT") == 0)
+        put_group(c, seg[1], conf);
+    else if (n >= 2 && n <= 3 && g == NULL)
         respond_error(c, 404, "unknown target group '%s'", seg[1]);
+    else if (n == 2 && strcmp(method, "GET") == 0)
+        respond_json(c, 200, group_doc(g));
+    else if (n == 2 && strcmp(method, "DELETE") == 0)
+        delete_object(c, seg[1], true);
     else if (n == 3 && strcmp(seg[2], "health") == 0 && strcmp(method, "GET") == 0)
         respond_json(c, 200, health_doc(c->api->proxy, g));
     else if (n == 3 && strcmp(seg[2], "targets") == 0 && strcmp(method, "POST") == 0)
@@ -572,7 +756,8 @@ route_groups(struct admin_conn *c, const char *method, const char **seg, int n,
     else if (n == 3 && strcmp(seg[2], "targets") == 0 && strcmp(method, "DELETE") == 0)
         change_targets(c, seg[1], false);
     else
-        respond_error(c, n == 3 ? 405 : 404, "no route for %s %s", method, c->head->target);
+        respond_error(c, n == 2 || n == 3 ? 405 : 404, "no route for %s %s", method,
+                      c->head->target);
 }
 
 static void
@@ -606,6 +791,8 @@ dispatch(struct admin_conn *c)
         route_listeners(c, method, seg, n, conf);
     } else if (n >= 1 && strcmp(seg[0], "target-groups") == 0) {
         route_groups(c, method, seg, n, conf);
+    } else if (n == 1 && strcmp(seg[0], "changes") == 0 && strcmp(method, "POST") == 0) {
+        post_changes(c);
     } else {
         respond_error(c, 404, "no route for %s %s", method, c->head->target);
     }

@@ -7,15 +7,21 @@
  *   GET    /listeners                       every listener and its forward action
  *   GET    /listeners/NAME                  one listener
  *   PUT    /listeners/NAME/action           replace the forward action
+ *   PUT    /listeners/NAME                  create (201) or replace (200) {"bind","forward"}
+ *   DELETE /listeners/NAME                  stop accepting; accepted connections finish
  *   GET    /target-groups                   every group, its settings and targets
+ *   GET    /target-groups/NAME              one group
+ *   PUT    /target-groups/NAME              create (201) or replace (200) settings and targets
+ *   DELETE /target-groups/NAME              409 while a listener forwards to it
  *   GET    /target-groups/NAME/health       targets with state, reason, description, in_flight
  *   POST   /target-groups/NAME/targets      register {"targets":[…]}
  *   DELETE /target-groups/NAME/targets      deregister (starts the deregistration delay)
+ *   POST   /changes                         several of the above in one generation
  *
  * Every change is atomic: a new generation is cloned from the current one, modified, validated
  * and published to every worker; the answer is sent only after every worker switched to it.
- * Invalid JSON or values → 400, unknown listener or group in the path → 404, both with
- * {"error":"…"}; nothing is changed on any error. */
+ * Invalid JSON or values → 400, unknown listener or group in the path → 404, a bind that fails
+ * or a group still in use → 409, all with {"error":"…"}; nothing is changed on any error. */
 #ifndef PROXY_ADMIN_API_H
 #define PROXY_ADMIN_API_H
 

@@ -1405,6 +1405,7 @@ on_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct proxy_worker *w = c->w;
+    struct proxy_worker_listen *wl;
 
     if (--c->pending_closes > 0)
         return;
@@ -1416,11 +1417,12 @@ on_closed(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     w->nconns--;
+    wl = c->wl;
     give_parser(c);
     outq_fini(&c->out);
     buf_fini(&c->held);
     free(c);
-    proxy_worker_conn_gone(w);
+    proxy_worker_conn_gone(w, wl);
 }
 
 static void
@@ -1447,6 +1449,12 @@ void
 conn_abort(struct conn *c)
 {
     conn_close(c, "worker stopping");
+}
+
+struct proxy_worker_listen *
+conn_listen(const struct conn *c)
+{
+    return c->wl;
 }
 
 void
@@ -1500,6 +1508,7 @@ conn_accept(struct proxy_worker *w, struct proxy_worker_listen *wl, uv_stream_t 
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    wl->nconns++;
     listener_stats_conn(wl->listener, w->id, 1);
     outq_init(&c->out, (uv_stream_t *)&c->tcp, on_client_drained, c);
     lc = proxy_conf_listener_find(w->conf, wl->listener->name);

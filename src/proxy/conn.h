@@ -29,6 +29,9 @@ void conn_abort(struct conn *c);
 /* Frees the worker's idle request parsers (worker teardown). */
 void conn_pool_free(struct proxy_worker *w);
 
+/* The listening socket <c> was accepted on. */
+struct proxy_worker_listen *conn_listen(const struct conn *c);
+
 /* The worker's list. */
 struct conn *conn_next(const struct conn *c);
 

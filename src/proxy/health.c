@@ -483,6 +483,7 @@ static void
 probe_configure(struct health_probe *pr, const struct target_group *g)
 {
     const struct target_group_health *hc = &g->health;
+    uint64_t old_interval = pr->interval_ms;
     struct err err;
     char host[ADDR_TEXT_MAX + 8];
 
@@ -508,6 +509,9 @@ probe_configure(struct health_probe *pr, const struct target_group *g)
         buf_appendf(&b, strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host, pr->port);
         pr->host = buf_take(&b);
     }
+    /* a new interval counts from the last check's start, not after the old interval ran out */
+    if (old_interval != 0 && old_interval != pr->interval_ms && pr->state == PROBE_IDLE)
+        probe_enter(pr, PROBE_IDLE);
 }
 
 static struct health_probe *

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* Listening sockets: one SO_REUSEPORT socket per worker, bound and listening before any worker
- * starts, so a bind error is a startup error and a binary upgrade can hand the fds over. */
+ * serves them (at startup, or before the generation that adds the listener is published), so a
+ * bind error is a startup error or a refused change, and a binary upgrade can hand the fds
+ * over. */
 #include "proxy/listener.h"
 
 #include <errno.h>
@@ -50,6 +52,7 @@ alloc_listener(const char *name, const struct addr *addr, size_t nfds, size_t ns
     struct listener *l = mem_calloc(1, sizeof(*l));
     size_t bytes = ((nslots * sizeof(struct listener_stats) + 63) / 64) * 64;
 
+    atomic_init(&l->refs, 1);
     l->name = mem_strdup(name);
     l->addr = *addr;
     l->fds = mem_alloc(nfds * sizeof(int));
@@ -104,7 +107,7 @@ listener_new(struct listener **out, const char *name, const struct addr *addr, s
         }
         if ((rc = open_one(addr, &l->fds[i])) != 0) {
             err_set(err, rc, "listener %s: bind %s: %s", name, addr->text, strerror(-rc));
-            listener_free(l);
+            listener_unref(l);
             return rc;
         }
     }
@@ -112,15 +115,29 @@ listener_new(struct listener **out, const char *name, const struct addr *addr, s
     return 0;
 }
 
-void
-listener_free(struct listener *l)
+struct listener *
+listener_ref(struct listener *l)
 {
-    if (l == NULL)
-        return;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    return l;
+}
+
+void
+listener_close_fds(struct listener *l)
+{
     for (size_t i = 0; i < l->nfds; i++) {
         if (l->fds[i] >= 0)
             close(l->fds[i]);
+        l->fds[i] = -1;
     }
+}
+
+void
+listener_unref(struct listener *l)
+{
+    if (l == NULL || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    listener_close_fds(l);
     free(l->fds);
     free(l->slots);
     free(l->name);

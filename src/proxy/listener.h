@@ -2,10 +2,13 @@
 /* A listener's sockets and counters, which outlive configuration generations (a generation
  * only says where a listener forwards). Each listener has one SO_REUSEPORT listening socket
  * per worker, so the kernel spreads connections and no worker wakes for another's accept.
- * The fds can be inherited across a binary upgrade, which keeps their accept queues. */
+ * The fds can be inherited across a binary upgrade, which keeps their accept queues. A listener
+ * object never changes address: re-binding a listener replaces the object (proxy.c), and the
+ * old one lives until the last worker socket and connection using it are gone. */
 #ifndef PROXY_LISTENER_H
 #define PROXY_LISTENER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +26,10 @@ struct listener_stats {
 };
 
 struct listener {
-    char *name;       /* owned */
-    struct addr addr; /* what the fds are bound to */
-    int *fds;         /* owned: nfds listening sockets; -1 once a worker took one */
+    _Atomic uint32_t refs; /* the proxy's list, and each worker socket serving it */
+    char *name;            /* owned */
+    struct addr addr;      /* what the fds are bound to */
+    int *fds;              /* owned: nfds listening sockets (workers serve dups); -1 once closed */
     size_t nfds;
     size_t nslots;                /* stats slots: one per worker */
     struct listener_stats *slots; /* owned: cache-line aligned */
@@ -38,8 +42,12 @@ struct listener {
  * "listener NAME: bind ADDR: …". */
 int listener_new(struct listener **out, const char *name, const struct addr *addr, size_t nworkers,
                  const int *inherited, size_t ninherited, struct err *err);
-/* Closes the fds still owned and frees. */
-void listener_free(struct listener *l);
+/* Reference counting; any thread. The last unref closes the fds still owned and frees. */
+struct listener *listener_ref(struct listener *l);
+void listener_unref(struct listener *l);
+/* Closes the fds the listener owns (main thread): once every worker closed its dups too, the
+ * address stops accepting. */
+void listener_close_fds(struct listener *l);
 
 /* Sums every slot into <out>; any thread. */
 void listener_stats_read(const struct listener *l, struct listener_stats *out);

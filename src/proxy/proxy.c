@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/str.h"
+#include "protocol/proxy_api.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_api.h"
 #include "proxy/health.h"
@@ -30,7 +32,7 @@
 #include "proxy/target_group.h"
 #include "proxy/proxy_worker.h"
 
-#define ENV_FDS "CUTOVER_PROXY_FDS" /* "web=3,4;test=5,6;admin=7;ready=8" */
+#define ENV_FDS "CUTOVER_PROXY_FDS" /* "web=3,4;test=5,6;admin=7;ready=8;state=9" */
 #define DRAIN_TICK_MS 100
 #define MAX_WATCHERS 8
 #define MAX_INHERITED 512
@@ -256,26 +258,9 @@ on_drain_tick(uv_timer_t *timer)
 
 /* ---- publication ---- */
 
-static bool
-same_listeners(const struct proxy_conf *a, const struct proxy_conf *b)
-{
-    if (a->nlisteners != b->nlisteners)
-        return false;
-    for (size_t i = 0; i < a->nlisteners; i++) {
-        const struct proxy_conf_listener *l = proxy_conf_listener_find(b, a->listeners[i].name);
-        if (l == NULL || !addr_equal(&l->bind, &a->listeners[i].bind))
-            return false;
-    }
-    return true;
-}
-
 static int
 check_compatible(const struct proxy *p, const struct proxy_conf *next, struct err *err)
 {
-    if (!same_listeners(p->conf, next))
-        return err_set(err, -EINVAL,
-                       "%s: listeners or their binds changed (restart, or upgrade with SIGUSR2)",
-                       next->path);
     if (next->workers != p->nworkers)
         return err_set(err, -EINVAL,
                        "%s: workers changed from %zu to %u (restart, or upgrade with SIGUSR2)",
@@ -286,22 +271,174 @@ check_compatible(const struct proxy *p, const struct proxy_conf *next, struct er
     return 0;
 }
 
+static struct listener *
+find_listener(const struct proxy *p, const char *name)
+{
+    for (struct listener *l = p->listeners; l != NULL; l = l->next) {
+        if (strcmp(l->name, name) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+/* Listener sockets one publication opens and closes. */
+struct listener_plan {
+    struct listener **add; /* owned array of new listeners (a ref each), bound and listening */
+    size_t nadd;
+    struct listener **remove; /* borrowed: p's listeners the generation replaces or drops */
+    size_t nremove;
+    struct proxy_worker_listen_add **per_worker; /* owned: per worker, its dups of add's fds */
+    size_t *nper_worker;
+};
+
+static void
+plan_free(struct listener_plan *pl, size_t nworkers)
+{
+    for (size_t w = 0; pl->per_worker != NULL && w < nworkers; w++) {
+        for (size_t i = 0; i < pl->nper_worker[w]; i++) {
+            close(pl->per_worker[w][i].fd);
+            listener_unref(pl->per_worker[w][i].listener);
+        }
+        free(pl->per_worker[w]);
+    }
+    for (size_t i = 0; i < pl->nadd; i++)
+        listener_unref(pl->add[i]);
+    free(pl->per_worker);
+    free(pl->nper_worker);
+    free(pl->add);
+    free(pl->remove);
+    memset(pl, 0, sizeof(*pl));
+}
+
+/* Binds the listeners <next> adds or moves, and dups their fds for each worker; nothing is
+ * published yet. Returns 0, or a negative errno with "listener NAME: bind ADDR: …" (every
+ * socket opened here is closed again). */
+static int
+plan_listeners(struct proxy *p, const struct proxy_conf *next, struct listener_plan *pl,
+               struct err *err)
+{
+    size_t n = 0;
+    int rc;
+
+    memset(pl, 0, sizeof(*pl));
+    for (struct listener *l = p->listeners; l != NULL; l = l->next)
+        n++;
+    pl->add = mem_calloc(next->nlisteners + 1, sizeof(*pl->add));
+    pl->remove = mem_calloc(n + 1, sizeof(*pl->remove));
+    for (struct listener *l = p->listeners; l != NULL; l = l->next) {
+        const struct proxy_conf_listener *lc = proxy_conf_listener_find(next, l->name);
+        if (lc == NULL || !addr_equal(&lc->bind, &l->addr))
+            pl->remove[pl->nremove++] = l;
+    }
+    for (size_t i = 0; i < next->nlisteners; i++) {
+        const struct proxy_conf_listener *lc = &next->listeners[i];
+        struct listener *l = find_listener(p, lc->name);
+        if (l != NULL && addr_equal(&lc->bind, &l->addr))
+            continue;
+        if ((rc = listener_new(&pl->add[pl->nadd], lc->name, &lc->bind, p->nworkers, NULL, 0,
+                               err)) != 0) {
+            plan_free(pl, p->nworkers);
+            return rc;
+        }
+        pl->nadd++;
+    }
+    pl->per_worker = mem_calloc(p->nworkers, sizeof(*pl->per_worker));
+    pl->nper_worker = mem_calloc(p->nworkers, sizeof(*pl->nper_worker));
+    for (size_t w = 0; w < p->nworkers; w++)
+        pl->per_worker[w] = mem_calloc(pl->nadd + 1, sizeof(**pl->per_worker));
+    for (size_t i = 0; i < pl->nadd; i++) {
+        struct listener *l = pl->add[i];
+        for (size_t j = 0; j < l->nfds; j++) {
+            size_t w = j % p->nworkers;
+            int fd = dup(l->fds[j]);
+            if (fd < 0) {
+                rc = -errno;
+                err_set(err, rc, "listener %s: dup: %s", l->name, strerror(-rc));
+                plan_free(pl, p->nworkers);
+                return rc;
+            }
+            pl->per_worker[w][pl->nper_worker[w]++] =
+                (struct proxy_worker_listen_add){listener_ref(l), fd};
+        }
+    }
+    return 0;
+}
+
+/* The plan is in force: p's list drops the removed listeners (their own fds close now; the
+ * workers close their dups when they switch) and gains the new ones. */
+static void
+commit_listeners(struct proxy *p, struct listener_plan *pl)
+{
+    struct listener **pp;
+
+    for (size_t i = 0; i < pl->nremove; i++) {
+        struct listener *l = pl->remove[i];
+        for (pp = &p->listeners; *pp != l; pp = &(*pp)->next)
+            ;
+        *pp = l->next;
+        l->next = NULL;
+        log_info("listener %s on %s: no longer accepting", l->name, l->addr.text);
+        listener_close_fds(l);
+        listener_unref(l);
+    }
+    for (pp = &p->listeners; *pp != NULL; pp = &(*pp)->next)
+        ;
+    for (size_t i = 0; i < pl->nadd; i++) {
+        log_info("listener %s: accepting on %s", pl->add[i]->name, pl->add[i]->addr.text);
+        *pp = pl->add[i]; /* the plan's ref becomes the list's */
+        pp = &pl->add[i]->next;
+    }
+    pl->nadd = 0;
+}
+
+struct orphans {
+    const struct proxy_conf *conf;
+    struct target **v;
+    size_t n, cap;
+};
+
+static void
+collect_orphan(void *ud, struct target *t)
+{
+    struct orphans *o = ud;
+    enum target_state s = target_group_state(t);
+
+    if (s == TARGET_DRAINING || s == TARGET_UNUSED || proxy_conf_has_target(o->conf, t))
+        return;
+    if (o->n == o->cap) {
+        o->cap = o->cap * 2 + 16;
+        o->v = mem_realloc(o->v, o->cap * sizeof(*o->v));
+    }
+    o->v[o->n++] = t;
+}
+
+/* A refused generation registered targets no generation has: forget them. */
+static void
+forget_orphans(struct proxy *p)
+{
+    struct orphans o = {.conf = p->conf};
+
+    target_group_registry_foreach(p->registry, collect_orphan, &o);
+    for (size_t i = 0; i < o.n; i++)
+        target_group_registry_forget(p->registry, o.v[i]);
+    free(o.v);
+}
+
 int
 proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, void *ud,
               struct err *err)
 {
     struct publication *pub, **pp;
     struct proxy_conf *old = p->conf;
+    struct listener_plan pl;
     int rc;
 
     if (p->retiring) {
-        proxy_conf_unref(next);
-        return err_set(err, -ECANCELED, "the proxy is shutting down");
+        rc = err_set(err, -ECANCELED, "the proxy is shutting down");
+        goto refused;
     }
-    if ((rc = check_compatible(p, next, err)) != 0) {
-        proxy_conf_unref(next);
-        return rc;
-    }
+    if ((rc = check_compatible(p, next, err)) != 0 || (rc = plan_listeners(p, next, &pl, err)) != 0)
+        goto refused;
     next->seq = ++p->seq;
     p->conf = next;
     diff_targets(p, old, next);
@@ -312,12 +449,21 @@ proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, v
     for (pp = &p->pubs; *pp != NULL; pp = &(*pp)->next)
         ;
     *pp = pub;
-    for (size_t i = 0; i < p->nworkers; i++)
-        proxy_worker_publish(p->workers[i], next, next->seq);
+    for (size_t i = 0; i < p->nworkers; i++) {
+        proxy_worker_publish(p->workers[i], next, next->seq, pl.per_worker[i], pl.nper_worker[i],
+                             pl.remove, pl.nremove);
+        pl.nper_worker[i] = 0; /* the refs and fds went to the worker */
+    }
+    commit_listeners(p, &pl);
+    plan_free(&pl, p->nworkers);
     notify_watchers(p);
     proxy_conf_unref(old);
     log_info("configuration generation %llu published", (unsigned long long)next->seq);
     return 0;
+refused:
+    proxy_conf_unref(next);
+    forget_orphans(p);
+    return rc;
 }
 
 /* Runs the callbacks of the publications every worker has switched to (oldest first), or of
@@ -474,6 +620,8 @@ retire(struct proxy *p, bool handed_over)
 
 /* ---- reload (SIGHUP) ---- */
 
+/* The file's listeners and groups take the file's settings; objects created through the admin
+ * API that the file does not name are kept as they run (proxy_conf_keep_dynamic). */
 static void
 reload(struct proxy *p)
 {
@@ -483,6 +631,7 @@ reload(struct proxy *p)
     log_info("reloading %s", p->conf_path);
     /* validate without touching the registry first, so a refused file registers nothing */
     if (proxy_conf_load(&check, p->conf_path, NULL, &err) != 0 ||
+        proxy_conf_keep_dynamic(check, p->conf, &err) != 0 ||
         check_compatible(p, check, &err) != 0) {
         log_error("reload failed, keeping the running configuration: %s", err.msg);
         proxy_conf_unref(check);
@@ -490,10 +639,14 @@ reload(struct proxy *p)
     }
     proxy_conf_unref(check);
     if (proxy_conf_load(&next, p->conf_path, p->registry, &err) != 0 ||
-        proxy_publish(p, next, NULL, NULL, &err) != 0) {
+        proxy_conf_keep_dynamic(next, p->conf, &err) != 0) {
         log_error("reload failed, keeping the running configuration: %s", err.msg);
+        proxy_conf_unref(next);
+        forget_orphans(p);
         return;
     }
+    if (proxy_publish(p, next, NULL, NULL, &err) != 0)
+        log_error("reload failed, keeping the running configuration: %s", err.msg);
 }
 
 /* ---- binary upgrade (SIGUSR2) ---- */
@@ -555,11 +708,36 @@ map_fds(struct buf *env, const char *name, const int *fds, size_t nfds, uv_stdio
 static size_t
 count_fds(const struct proxy *p)
 {
-    size_t n = 3 + 2;
+    size_t n = 3 + 3;
 
     for (struct listener *l = p->listeners; l != NULL; l = l->next)
         n += l->nfds;
     return n;
+}
+
+/* The objects created through the admin API, as a POST /changes body in a memfd for the new
+ * binary (it reads proxy.yaml itself). Returns the fd or a negative errno. */
+static int
+state_fd(const struct proxy *p)
+{
+    char *doc = proxy_conf_dynamic_format(p->conf);
+    size_t len = strlen(doc), off = 0;
+    int fd = memfd_create("cutover-proxy-state", MFD_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        rc = -errno;
+    while (rc == 0 && off < len) {
+        ssize_t n = write(fd, doc + off, len - off);
+        if (n < 0 && errno != EINTR)
+            rc = -errno;
+        off += n > 0 ? (size_t)n : 0;
+    }
+    if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)
+        rc = -errno;
+    free(doc);
+    if (rc != 0 && fd >= 0)
+        close(fd);
+    return rc != 0 ? rc : fd;
 }
 
 static int
@@ -571,8 +749,12 @@ spawn_upgrade(struct proxy *p, int ready_w, struct err *err)
     uv_process_options_t opt = {0};
     struct buf env;
     char **envp;
-    int next = 3, admin_fd = admin_api_fd(p->admin), rc;
+    int next = 3, admin_fd = admin_api_fd(p->admin), sfd = state_fd(p), rc;
 
+    if (sfd < 0) {
+        free(st);
+        return err_set(err, sfd, "binary upgrade: state: %s", strerror(-sfd));
+    }
     buf_init(&env);
     buf_append_str(&env, ENV_FDS "=");
     for (int i = 0; i < 3; i++) {
@@ -583,6 +765,7 @@ spawn_upgrade(struct proxy *p, int ready_w, struct err *err)
         map_fds(&env, l->name, l->fds, l->nfds, st, &next);
     map_fds(&env, "admin", &admin_fd, 1, st, &next);
     map_fds(&env, "ready", &ready_w, 1, st, &next);
+    map_fds(&env, "state", &sfd, 1, st, &next);
     for (char **e = environ; *e != NULL; e++)
         nenv++;
     envp = mem_calloc(nenv + 2, sizeof(*envp));
@@ -609,6 +792,7 @@ spawn_upgrade(struct proxy *p, int ready_w, struct err *err)
     free(envp);
     buf_fini(&env);
     free(st);
+    close(sfd);
     return rc;
 }
 
@@ -736,6 +920,7 @@ open_listeners(struct proxy *p, struct err *err)
     /* inherited sockets of listeners this configuration no longer has */
     for (size_t i = 0; i < p->ninh; i++) {
         if (strcmp(p->inh[i].name, "admin") != 0 && strcmp(p->inh[i].name, "ready") != 0 &&
+            strcmp(p->inh[i].name, "state") != 0 &&
             proxy_conf_listener_find(p->conf, p->inh[i].name) == NULL) {
             for (size_t j = 0; j < p->inh[i].n; j++)
                 close(p->inh[i].fds[j]);
@@ -804,7 +989,7 @@ start(struct proxy *p, struct err *err)
     const struct inherited *admin;
     int rc;
 
-    if ((rc = parse_inherited(p, err)) != 0 || (rc = open_listeners(p, err)) != 0)
+    if ((rc = open_listeners(p, err)) != 0)
         return rc;
     init_loop_handles(p);
     if ((rc = start_workers(p, err)) != 0)
@@ -830,7 +1015,7 @@ teardown(struct proxy *p)
     target_group_registry_free(p->registry);
     for (l = p->listeners; l != NULL; l = next) {
         next = l->next;
-        listener_free(l);
+        listener_unref(l);
     }
     if (p->access_log != NULL)
         access_log_close(p->access_log);
@@ -906,12 +1091,91 @@ parse_flags(int argc, char **argv, struct flags *f)
     return 0;
 }
 
+static char *
+read_all(int fd)
+{
+    struct buf b;
+    char chunk[4096];
+    ssize_t n;
+
+    buf_init(&b);
+    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        buf_append(&b, chunk, (size_t)n);
+    }
+    buf_append(&b, "", 1);
+    return buf_take(&b);
+}
+
+/* Drops from <ch> what the file names: the file's settings win, as on SIGHUP. */
+static void
+skip_file_objects(struct proxy_api_changes *ch, const struct proxy_conf *file)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < ch->ngroups; i++) {
+        if (proxy_conf_group_find(file, ch->groups[i].name) == NULL)
+            ch->groups[k++] = ch->groups[i];
+    }
+    ch->ngroups = k;
+    k = 0;
+    for (size_t i = 0; i < ch->nlisteners; i++) {
+        if (proxy_conf_listener_find(file, ch->listeners[i].name) == NULL)
+            ch->listeners[k++] = ch->listeners[i];
+    }
+    ch->nlisteners = k;
+    ch->ndelete_groups = 0;
+    ch->ndelete_listeners = 0;
+}
+
+/* A binary upgrade: the previous process's admin-API objects join the file's. A state that
+ * no longer fits the file is logged and dropped (the file's configuration still starts). */
+static void
+adopt_state(struct proxy *p)
+{
+    const struct inherited *in = find_inherited(p, "state");
+    struct proxy_api_changes ch;
+    struct proxy_conf *check;
+    struct err err = {0};
+    char *text;
+
+    if (in == NULL || in->n != 1)
+        return;
+    text = read_all(in->fds[0]);
+    close(in->fds[0]);
+    if (proxy_api_changes_parse(&ch, text, strlen(text), &err) != 0) {
+        log_error("binary upgrade: the previous process's state is unreadable: %s", err.msg);
+        free(text);
+        return;
+    }
+    free(text);
+    skip_file_objects(&ch, p->conf);
+    check = proxy_conf_clone(p->conf);
+    if (proxy_conf_apply_changes(check, &ch, true, NULL, &err) != 0) {
+        log_error("binary upgrade: objects created through the admin API dropped: %s", err.msg);
+    } else {
+        err_clear(&err);
+        if (proxy_conf_apply_changes(p->conf, &ch, true, p->registry, &err) != 0)
+            log_error("binary upgrade: %s", err.msg); /* cannot happen: validated above */
+        else if (ch.ngroups + ch.nlisteners > 0)
+            log_info("binary upgrade: kept %zu target groups and %zu listeners created through "
+                     "the admin API",
+                     ch.ngroups, ch.nlisteners);
+    }
+    proxy_conf_unref(check);
+    proxy_api_changes_fini(&ch);
+}
+
 static int
 run_proxy(struct proxy *p, const struct flags *f)
 {
     struct err err = {0};
     struct proxy_conf *first = NULL;
     ssize_t n;
+    int rc;
 
     if (proxy_conf_load(&first, f->conf, NULL, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
@@ -924,6 +1188,11 @@ run_proxy(struct proxy *p, const struct flags *f)
         fprintf(stderr, "%s\n", err.msg);
         return ERR_EXIT_USAGE;
     }
+    if ((rc = parse_inherited(p, &err)) != 0) {
+        fprintf(stderr, "cutover proxy: %s\n", err.msg);
+        return ERR_EXIT_FAILED;
+    }
+    adopt_state(p);
     p->conf->seq = ++p->seq;
     if (f->access_log != NULL && access_log_open(&p->access_log, f->access_log, &err) != 0) {
         fprintf(stderr, "cutover proxy: %s\n", err.msg);

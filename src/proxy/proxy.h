@@ -8,7 +8,8 @@
  * hands it to every worker (uv_async_send); each worker swaps its pointer on its own loop and
  * acks; the completion callback runs once every worker acked, so an admin call that waits for
  * it answers only when the change is in force everywhere. Targets present in the previous
- * generation and absent from the new one start draining (deregistration delay). */
+ * generation and absent from the new one start draining (deregistration delay). Listener
+ * sockets follow the generation: see proxy_publish. */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
@@ -49,10 +50,14 @@ size_t proxy_nworkers(const struct proxy *p);
 typedef void (*proxy_published_cb)(void *ud, int status);
 
 /* Makes <next> current and sends it to every worker; takes ownership of the caller's ref.
+ * Listeners <next> adds or re-binds are bound first (one SO_REUSEPORT socket per worker); the
+ * same message that switches a worker to <next> makes it accept on its new sockets and stop
+ * accepting on the sockets of listeners <next> drops or re-binds (their connections finish).
  * Returns 0 and runs <cb> (may be NULL) later from the loop, never from inside this call; or a
- * negative errno and a message (the generation is dropped, cb never runs): -EINVAL when <next>
- * changes what cannot change at run time (the set of listeners and their binds, the worker
- * count, the admin address) — proxy_conf_clone() results never do. */
+ * negative errno and a message (the generation is dropped, targets it alone registered are
+ * forgotten, cb never runs): -EINVAL when <next> changes what cannot change at run time (the
+ * worker count, the admin address), -ECANCELED while retiring, or the bind error
+ * ("listener NAME: bind ADDR: …"). */
 int proxy_publish(struct proxy *p, struct proxy_conf *next, proxy_published_cb cb, void *ud,
                   struct err *err);
 

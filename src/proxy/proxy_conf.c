@@ -16,7 +16,9 @@
 #include "common/mem.h"
 #include "common/str.h"
 #include "common/yaml_conf.h"
+#include "protocol/proxy_api.h"
 #include "proxy/health.h"
+#include "proxy/balancer.h"
 #include "proxy/target_group.h"
 
 #define NAME_MAX_LEN 64
@@ -27,6 +29,13 @@
 #define MAX_DELAY_MS (3600 * 1000ULL)
 #define MIN_HEAD_BYTES 1024
 #define MAX_HEAD_BYTES (1024 * 1024)
+/* Ranges shared by proxy.yaml and the admin API (both accept exactly the same values). */
+#define HC_INTERVAL_MIN_MS 100
+#define HC_INTERVAL_MAX_MS 300000
+#define HC_TIMEOUT_MIN_MS 50
+#define HC_TIMEOUT_MAX_MS 120000
+#define HC_THRESHOLD_MIN 1
+#define HC_THRESHOLD_MAX 10
 
 /* While loading: the addresses of each group's targets, before they become objects. */
 struct pending_group {
@@ -246,13 +255,15 @@ parse_health_field(struct loader *ld, const char *key, const struct yaml_conf_no
     } else if (strcmp(key, "port") == 0) {
         return parse_health_port(ld, v, &h->port);
     } else if (strcmp(key, "interval") == 0) {
-        return get_duration(ld, v, 100, 300000, &h->interval_ms);
+        return get_duration(ld, v, HC_INTERVAL_MIN_MS, HC_INTERVAL_MAX_MS, &h->interval_ms);
     } else if (strcmp(key, "timeout") == 0) {
-        return get_duration(ld, v, 50, 120000, &h->timeout_ms);
+        return get_duration(ld, v, HC_TIMEOUT_MIN_MS, HC_TIMEOUT_MAX_MS, &h->timeout_ms);
     } else if (strcmp(key, "healthy_threshold") == 0) {
-        return yaml_conf_u32(ld->doc, v, 1, 10, &h->healthy_threshold, ld->err);
+        return yaml_conf_u32(ld->doc, v, HC_THRESHOLD_MIN, HC_THRESHOLD_MAX, &h->healthy_threshold,
+                             ld->err);
     } else if (strcmp(key, "unhealthy_threshold") == 0) {
-        return yaml_conf_u32(ld->doc, v, 1, 10, &h->unhealthy_threshold, ld->err);
+        return yaml_conf_u32(ld->doc, v, HC_THRESHOLD_MIN, HC_THRESHOLD_MAX,
+                             &h->unhealthy_threshold, ld->err);
     } else if (strcmp(key, "matcher") == 0) {
         return parse_matcher(ld, v, h);
     } else if (strcmp(key, "protocol") == 0) {
@@ -881,4 +892,433 @@ proxy_conf_has_target(const struct proxy_conf *c, const struct target *t)
         }
     }
     return false;
+}
+
+/* ---- declarative changes (admin API) ---- */
+
+/* Points every forward entry at the group of its name (after groups[] moved). */
+static int
+relink_forwards(struct proxy_conf *c, struct err *err)
+{
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        struct proxy_conf_listener *l = &c->listeners[i];
+        for (size_t j = 0; j < l->nforward; j++) {
+            struct target_group *g = proxy_conf_group_find(c, l->forward[j].group_name);
+            if (g == NULL)
+                return err_set(err, -EINVAL,
+                               "listener '%s' forwards to target group '%s', which does not "
+                               "exist (expected a group defined or created in the same change)",
+                               l->name, l->forward[j].group_name);
+            l->forward[j].group = g;
+            l->forward[j].group_name = g->name;
+        }
+    }
+    return 0;
+}
+
+static struct target_group *
+append_group(struct proxy_conf *c)
+{
+    struct target_group *groups = arena_calloc(&c->arena, c->ngroups + 2, sizeof(*groups));
+
+    if (c->ngroups > 0)
+        memcpy(groups, c->groups, c->ngroups * sizeof(*groups));
+    c->groups = groups;
+    return &c->groups[c->ngroups++];
+}
+
+static struct proxy_conf_listener *
+append_listener(struct proxy_conf *c)
+{
+    struct proxy_conf_listener *ls = arena_calloc(&c->arena, c->nlisteners + 2, sizeof(*ls));
+
+    if (c->nlisteners > 0)
+        memcpy(ls, c->listeners, c->nlisteners * sizeof(*ls));
+    c->listeners = ls;
+    return &c->listeners[c->nlisteners++];
+}
+
+static int
+range_error(struct err *err, const char *pre, const char *key, uint64_t v, uint64_t lo, uint64_t hi,
+            const char *unit)
+{
+    return err_set(err, -EINVAL, "%s%s: %llu is out of range (expected %llu to %llu%s)", pre, key,
+                   (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi, unit);
+}
+
+/* Settings of <g> from <s> over the defaults (what proxy.yaml gives a group without keys). */
+static int
+spec_settings(struct proxy_conf *c, const struct proxy_api_group_spec *s, const char *pre,
+              struct target_group *g, struct err *err)
+{
+    const struct proxy_api_health_check *hc = &s->health_check;
+    struct target_group_health *h = &g->health;
+    struct health_matcher m;
+    struct err e;
+
+    g->algorithm = BALANCER_ROUND_ROBIN;
+    g->deregistration_delay_ms = DEFAULT_DEREGISTRATION_DELAY_MS;
+    health_defaults(h);
+    if (s->algorithm != NULL && balancer_algorithm_parse(s->algorithm, &g->algorithm) != 0)
+        return err_set(err, -EINVAL,
+                       "%salgorithm: unknown algorithm '%s' (expected round_robin or "
+                       "least_outstanding_requests)",
+                       pre, s->algorithm);
+    if (s->has_deregistration_delay) {
+        if (s->deregistration_delay_ms > MAX_DELAY_MS)
+            return range_error(err, pre, "deregistration_delay_ms", s->deregistration_delay_ms, 0,
+                               MAX_DELAY_MS, " ms");
+        g->deregistration_delay_ms = s->deregistration_delay_ms;
+    }
+    if (s->health_set & PROXY_API_HC_PATH) {
+        if (hc->path[0] != '/' || strpbrk(hc->path, " \t\r\n") != NULL)
+            return err_set(err, -EINVAL,
+                           "%shealth_check.path: invalid health check path '%s' (expected /path)",
+                           pre, hc->path);
+        h->path = arena_strdup(&c->arena, hc->path);
+    }
+    if (s->health_set & PROXY_API_HC_PORT)
+        h->port = (uint16_t)hc->port; /* 0..65535 checked by the decoder; 0: traffic port */
+    if (s->health_set & PROXY_API_HC_INTERVAL) {
+        if (hc->interval_ms < HC_INTERVAL_MIN_MS || hc->interval_ms > HC_INTERVAL_MAX_MS)
+            return range_error(err, pre, "health_check.interval_ms", hc->interval_ms,
+                               HC_INTERVAL_MIN_MS, HC_INTERVAL_MAX_MS, " ms");
+        h->interval_ms = hc->interval_ms;
+    }
+    if (s->health_set & PROXY_API_HC_TIMEOUT) {
+        if (hc->timeout_ms < HC_TIMEOUT_MIN_MS || hc->timeout_ms > HC_TIMEOUT_MAX_MS)
+            return range_error(err, pre, "health_check.timeout_ms", hc->timeout_ms,
+                               HC_TIMEOUT_MIN_MS, HC_TIMEOUT_MAX_MS, " ms");
+        h->timeout_ms = hc->timeout_ms;
+    }
+    if (s->health_set & PROXY_API_HC_HEALTHY) {
+        if (hc->healthy_threshold < HC_THRESHOLD_MIN || hc->healthy_threshold > HC_THRESHOLD_MAX)
+            return range_error(err, pre, "health_check.healthy_threshold", hc->healthy_threshold,
+                               HC_THRESHOLD_MIN, HC_THRESHOLD_MAX, "");
+        h->healthy_threshold = hc->healthy_threshold;
+    }
+    if (s->health_set & PROXY_API_HC_UNHEALTHY) {
+        if (hc->unhealthy_threshold < HC_THRESHOLD_MIN ||
+            hc->unhealthy_threshold > HC_THRESHOLD_MAX)
+            return range_error(err, pre, "health_check.unhealthy_threshold",
+                               hc->unhealthy_threshold, HC_THRESHOLD_MIN, HC_THRESHOLD_MAX, "");
+        h->unhealthy_threshold = hc->unhealthy_threshold;
+    }
+    if (s->health_set & PROXY_API_HC_MATCHER) {
+        if (health_matcher_parse(&m, hc->matcher, &e) != 0 || m.n == 0)
+            return err_set(err, -EINVAL,
+                           "%shealth_check.matcher: invalid matcher '%s' (expected codes 200-499 "
+                           "like 200, 200-399 or 200,302)",
+                           pre, hc->matcher);
+        h->matcher_lo = m.ranges[0].lo;
+        h->matcher_hi = m.ranges[0].hi;
+        h->matcher = arena_strdup(&c->arena, hc->matcher);
+    }
+    if (h->timeout_ms >= h->interval_ms)
+        return err_set(err, -EINVAL,
+                       "%shealth_check.timeout_ms: health check timeout must be shorter than the "
+                       "interval (expected timeout < %llums)",
+                       pre, (unsigned long long)h->interval_ms);
+    return 0;
+}
+
+static int
+put_group(struct proxy_conf *c, const struct proxy_api_group_spec *s, bool batch,
+          struct target_group_registry *reg, struct err *err)
+{
+    struct target_group *g = proxy_conf_group_find(c, s->name), ng;
+    struct addr *addrs;
+    char pre[128];
+    int rc;
+
+    snprintf(pre, sizeof(pre), batch ? "target_groups.%s." : "", s->name);
+    if (!valid_name(s->name))
+        return err_set(err, -EINVAL,
+                       "invalid target group name '%s' (expected 1-64 of A-Z a-z "
+                       "0-9 . _ -)",
+                       s->name);
+    memset(&ng, 0, sizeof(ng));
+    ng.name = g != NULL ? g->name : arena_strdup(&c->arena, s->name);
+    ng.response_timeout_ms = g != NULL ? g->response_timeout_ms : DEFAULT_RESPONSE_TIMEOUT_MS;
+    ng.dynamic = g != NULL ? g->dynamic : true;
+    ng.cursors = g != NULL ? g->cursors : alloc_cursors(c);
+    if ((rc = spec_settings(c, s, pre, &ng, err)) != 0)
+        return rc;
+    if (!s->has_targets) {
+        ng.targets = g != NULL ? g->targets : arena_calloc(&c->arena, 1, sizeof(*ng.targets));
+        ng.ntargets = g != NULL ? g->ntargets : 0;
+        if (g == NULL)
+            g = append_group(c);
+        *g = ng;
+        return 0;
+    }
+    addrs = arena_calloc(&c->arena, s->ntargets + 1, sizeof(*addrs));
+    for (size_t i = 0; i < s->ntargets; i++) {
+        if (addr_parse(&addrs[i], s->targets[i]) != 0 || addr_is_unix(&addrs[i]))
+            return err_set(err, -EINVAL,
+                           "%stargets[%zu]: invalid address '%s' (expected HOST:PORT)", pre, i,
+                           s->targets[i]);
+        for (size_t j = 0; j < i; j++) {
+            if (addr_equal(&addrs[j], &addrs[i]))
+                return err_set(err, -EINVAL,
+                               "%stargets[%zu]: duplicate target %s (expected each address once)",
+                               pre, i, addrs[i].text);
+        }
+    }
+    /* validated: from here nothing fails */
+    ng.targets = arena_calloc(&c->arena, s->ntargets + 1, sizeof(*ng.targets));
+    ng.ntargets = s->ntargets;
+    for (size_t i = 0; i < s->ntargets; i++) {
+        struct target *t = g != NULL ? target_group_find(g, &addrs[i]) : NULL;
+        ng.targets[i] = t != NULL ? target_group_target_ref(t)
+                        : reg     ? target_group_registry_get(reg, ng.name, &addrs[i])
+                                  : target_group_target_new(&addrs[i], ng.name, c->nslots);
+    }
+    if (g != NULL) {
+        for (size_t j = 0; j < g->ntargets; j++)
+            target_group_target_unref(g->targets[j]);
+    } else {
+        g = append_group(c);
+    }
+    *g = ng;
+    return 0;
+}
+
+static int
+put_listener(struct proxy_conf *c, const struct proxy_api_listener_spec *s, bool batch,
+             struct err *err)
+{
+    const struct proxy_conf_listener *cur = proxy_conf_listener_find(c, s->name);
+    struct proxy_conf_listener *l;
+    struct proxy_conf_weight *fw;
+    struct addr bind;
+    char pre[128];
+    int rc;
+
+    snprintf(pre, sizeof(pre), batch ? "listeners.%s." : "", s->name);
+    if (!valid_name(s->name))
+        return err_set(err, -EINVAL,
+                       "invalid listener name '%s' (expected 1-64 of A-Z a-z 0-9 . _ -)", s->name);
+    if (cur == NULL && s->bind == NULL)
+        return err_set(err, -EINVAL, "%sbind: listener '%s' is new (expected bind: HOST:PORT)", pre,
+                       s->name);
+    if (cur == NULL && !s->has_forward)
+        return err_set(err, -EINVAL,
+                       "%sforward: listener '%s' is new (expected forward: [{target_group, "
+                       "weight}])",
+                       pre, s->name);
+    if (s->bind != NULL && (addr_parse(&bind, s->bind) != 0 || addr_is_unix(&bind)))
+        return err_set(err, -EINVAL, "%sbind: invalid address '%s' (expected HOST:PORT)", pre,
+                       s->bind);
+    if (cur == NULL) {
+        l = append_listener(c);
+        l->name = arena_strdup(&c->arena, s->name);
+        l->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+        l->max_head_bytes = HTTP1_DEFAULT_MAX_HEAD_BYTES;
+        l->dynamic = true;
+        l->bind = bind;
+    } else {
+        l = &c->listeners[cur - c->listeners];
+        if (s->bind != NULL)
+            l->bind = bind;
+    }
+    if (!s->has_forward)
+        return 0;
+    fw = mem_calloc(s->action.nforward + 1, sizeof(*fw));
+    for (size_t i = 0; i < s->action.nforward; i++) {
+        fw[i].group = s->action.forward[i].target_group;
+        fw[i].weight = s->action.forward[i].weight;
+    }
+    rc = proxy_conf_set_forward(c, s->name, fw, s->action.nforward, err);
+    free(fw);
+    if (rc != 0) {
+        char msg[ERR_MSG_MAX];
+        str_copy(msg, err->msg, sizeof(msg));
+        return err_set(err, -EINVAL, "%sforward: %s", pre, msg);
+    }
+    return 0;
+}
+
+static void
+drop_listener(struct proxy_conf *c, size_t i)
+{
+    memmove(&c->listeners[i], &c->listeners[i + 1],
+            (c->nlisteners - i - 1) * sizeof(*c->listeners));
+    c->nlisteners--;
+}
+
+static void
+drop_group(struct proxy_conf *c, size_t i)
+{
+    for (size_t j = 0; j < c->groups[i].ntargets; j++)
+        target_group_target_unref(c->groups[i].targets[j]);
+    memmove(&c->groups[i], &c->groups[i + 1], (c->ngroups - i - 1) * sizeof(*c->groups));
+    c->ngroups--;
+}
+
+static bool
+named(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int
+check_binds(const struct proxy_conf *c, struct err *err)
+{
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (addr_equal(&c->listeners[i].bind, &c->listeners[j].bind))
+                return err_set(err, -EADDRINUSE,
+                               "listener %s: bind %s: Address already in use (by listener %s)",
+                               c->listeners[i].name, c->listeners[i].bind.text,
+                               c->listeners[j].name);
+        }
+    }
+    return 0;
+}
+
+int
+proxy_conf_apply_changes(struct proxy_conf *c, const struct proxy_api_changes *ch, bool batch,
+                         struct target_group_registry *reg, struct err *err)
+{
+    int rc;
+
+    for (size_t i = 0; i < ch->nlisteners; i++) {
+        if (named(ch->delete_listeners, ch->ndelete_listeners, ch->listeners[i].name))
+            return err_set(err, -EINVAL,
+                           "listener '%s' is both changed and deleted (expected one of them)",
+                           ch->listeners[i].name);
+    }
+    for (size_t i = 0; i < ch->ngroups; i++) {
+        if (named(ch->delete_groups, ch->ndelete_groups, ch->groups[i].name))
+            return err_set(err, -EINVAL,
+                           "target group '%s' is both changed and deleted (expected one of them)",
+                           ch->groups[i].name);
+    }
+    for (size_t i = 0; i < ch->ngroups; i++) {
+        if ((rc = put_group(c, &ch->groups[i], batch, reg, err)) != 0)
+            return rc;
+    }
+    if ((rc = relink_forwards(c, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < ch->ndelete_listeners; i++) {
+        const struct proxy_conf_listener *l = proxy_conf_listener_find(c, ch->delete_listeners[i]);
+        if (l == NULL)
+            return err_set(err, -ENOENT, "no listener named '%s'", ch->delete_listeners[i]);
+        drop_listener(c, (size_t)(l - c->listeners));
+    }
+    for (size_t i = 0; i < ch->nlisteners; i++) {
+        if ((rc = put_listener(c, &ch->listeners[i], batch, err)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < ch->ndelete_groups; i++) {
+        struct target_group *g = proxy_conf_group_find(c, ch->delete_groups[i]);
+        if (g == NULL)
+            return err_set(err, -ENOENT, "no target group named '%s'", ch->delete_groups[i]);
+        for (size_t k = 0; k < c->nlisteners; k++) {
+            for (size_t j = 0; j < c->listeners[k].nforward; j++) {
+                if (c->listeners[k].forward[j].group == g)
+                    return err_set(err, -EBUSY,
+                                   "target group '%s' is used by listener '%s' (change its "
+                                   "forward action first)",
+                                   g->name, c->listeners[k].name);
+            }
+        }
+        drop_group(c, (size_t)(g - c->groups));
+        if ((rc = relink_forwards(c, err)) != 0)
+            return rc;
+    }
+    return check_binds(c, err);
+}
+
+int
+proxy_conf_keep_dynamic(struct proxy_conf *next, const struct proxy_conf *cur, struct err *err)
+{
+    for (size_t i = 0; i < cur->ngroups; i++) {
+        const struct target_group *g = &cur->groups[i];
+        if (g->dynamic && proxy_conf_group_find(next, g->name) == NULL)
+            clone_group(next, append_group(next), g);
+    }
+    for (size_t i = 0; i < cur->nlisteners; i++) {
+        const struct proxy_conf_listener *l = &cur->listeners[i];
+        if (!l->dynamic || proxy_conf_listener_find(next, l->name) != NULL)
+            continue;
+        for (size_t j = 0; j < l->nforward; j++) {
+            if (proxy_conf_group_find(next, l->forward[j].group_name) == NULL)
+                return err_set(err, -EINVAL,
+                               "%s: listener '%s' (created through the admin API) forwards to "
+                               "target group '%s', which the file no longer has (expected the "
+                               "group, or delete the listener first)",
+                               next->path, l->name, l->forward[j].group_name);
+        }
+        clone_listener(next, append_listener(next), l);
+    }
+    if (relink_forwards(next, err) != 0 || check_binds(next, err) != 0) {
+        char msg[ERR_MSG_MAX];
+        str_copy(msg, err->msg, sizeof(msg));
+        return err_set(err, -EINVAL, "%s: %s (a listener created through the admin API)",
+                       next->path, msg);
+    }
+    return 0;
+}
+
+char *
+proxy_conf_dynamic_format(const struct proxy_conf *c)
+{
+    struct proxy_api_changes ch;
+    char *text;
+
+    memset(&ch, 0, sizeof(ch));
+    arena_init(&ch.arena, 4096);
+    ch.groups = arena_calloc(&ch.arena, c->ngroups + 1, sizeof(*ch.groups));
+    ch.listeners = arena_calloc(&ch.arena, c->nlisteners + 1, sizeof(*ch.listeners));
+    for (size_t i = 0; i < c->ngroups; i++) {
+        const struct target_group *g = &c->groups[i];
+        struct proxy_api_group_spec *s;
+        if (!g->dynamic)
+            continue;
+        s = &ch.groups[ch.ngroups++];
+        s->name = g->name;
+        s->algorithm = balancer_algorithm_name(g->algorithm);
+        s->has_deregistration_delay = true;
+        s->deregistration_delay_ms = g->deregistration_delay_ms;
+        s->health_set = PROXY_API_HC_PATH | PROXY_API_HC_PORT | PROXY_API_HC_INTERVAL |
+                        PROXY_API_HC_TIMEOUT | PROXY_API_HC_HEALTHY | PROXY_API_HC_UNHEALTHY |
+                        PROXY_API_HC_MATCHER;
+        s->health_check.path = g->health.path;
+        s->health_check.port = g->health.port;
+        s->health_check.interval_ms = g->health.interval_ms;
+        s->health_check.timeout_ms = g->health.timeout_ms;
+        s->health_check.healthy_threshold = g->health.healthy_threshold;
+        s->health_check.unhealthy_threshold = g->health.unhealthy_threshold;
+        s->health_check.matcher = g->health.matcher;
+        s->has_targets = true;
+        s->ntargets = g->ntargets;
+        s->targets = arena_calloc(&ch.arena, g->ntargets + 1, sizeof(*s->targets));
+        for (size_t j = 0; j < g->ntargets; j++)
+            s->targets[j] = g->targets[j]->addr.text;
+    }
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        const struct proxy_conf_listener *l = &c->listeners[i];
+        struct proxy_api_listener_spec *s;
+        if (!l->dynamic)
+            continue;
+        s = &ch.listeners[ch.nlisteners++];
+        s->name = l->name;
+        s->bind = l->bind.text;
+        s->has_forward = true;
+        s->action.nforward = l->nforward;
+        s->action.forward = arena_calloc(&ch.arena, l->nforward + 1, sizeof(*s->action.forward));
+        for (size_t j = 0; j < l->nforward; j++) {
+            s->action.forward[j].target_group = l->forward[j].group_name;
+            s->action.forward[j].weight = l->forward[j].weight;
+        }
+    }
+    text = proxy_api_changes_format(&ch);
+    arena_fini(&ch.arena);
+    return text;
 }

@@ -46,6 +46,7 @@ struct proxy_conf_listener {
     uint32_t *weights;     /* arena: nforward weights, as the balancer takes them */
     int64_t *credits;      /* arena: smooth-WRR credits, worker w's row at w * credits_stride */
     size_t credits_stride; /* int64s per row (nforward rounded up to a cache line) */
+    bool dynamic; /* created through the admin API: kept across SIGHUP when the file lacks it */
 };
 
 struct proxy_conf {
@@ -100,6 +101,29 @@ int proxy_conf_add_targets(struct proxy_conf *c, const char *group, const struct
  * starts their deregistration delay. Returns 0 or -ENOENT (no such group). */
 int proxy_conf_remove_targets(struct proxy_conf *c, const char *group, const struct addr *addrs,
                               size_t n, struct err *err);
+
+/* Applies a declarative change set (protocol/proxy_api.h: PUT/DELETE of target groups and
+ * listeners, POST /changes) to an unpublished generation, all or nothing: group puts, then
+ * listener deletes, listener puts, group deletes; then every bind must be distinct. Values
+ * are checked against the same ranges as proxy.yaml; omitted settings take proxy.yaml's
+ * defaults (response_timeout, idle_timeout and max_head_bytes, which the API does not carry,
+ * are kept for an existing object). Objects created here are marked dynamic. Targets come from
+ * <reg> as in proxy_conf_load (NULL: private objects, for validation). Messages name the field
+ * ("target_groups.blue.health_check.interval_ms: …" when <batch>, else without the prefix).
+ * Returns 0, -EINVAL (invalid), -ENOENT (deleting what does not exist), -EBUSY (deleting a
+ * group some listener forwards to) or -EADDRINUSE (two listeners on one bind). On failure <c>
+ * may be half-changed: drop it. */
+struct proxy_api_changes;
+int proxy_conf_apply_changes(struct proxy_conf *c, const struct proxy_api_changes *ch, bool batch,
+                             struct target_group_registry *reg, struct err *err);
+
+/* SIGHUP: adds to <next> (just loaded from the file) the dynamic groups and listeners of <cur>
+ * that the file does not name, as they are. Returns 0 or -EINVAL when a kept listener forwards
+ * to a group the file dropped, or shares a bind with a file listener. */
+int proxy_conf_keep_dynamic(struct proxy_conf *next, const struct proxy_conf *cur, struct err *err);
+
+/* The dynamic objects of <c> as a POST /changes body (malloc'd), for a binary upgrade. */
+char *proxy_conf_dynamic_format(const struct proxy_conf *c);
 
 /* Lookups by name; NULL when absent. */
 const struct proxy_conf_listener *proxy_conf_listener_find(const struct proxy_conf *c,

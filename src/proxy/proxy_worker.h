@@ -32,16 +32,26 @@ struct proxy_worker_hooks {
     void *ud;
 };
 
-/* One listening socket served by this worker. */
+/* One listening socket served by this worker. It lives until its handle closed and the last
+ * connection accepted on it ended (connections read their listener's name and counters). */
 struct proxy_worker_listen {
     uv_tcp_t tcp;
-    struct listener *listener; /* borrowed: the proxy's */
+    struct listener *listener; /* ref */
     struct proxy_worker *w;
-    bool closed;
-    char xf_proto_port[64]; /* "X-Forwarded-Proto: http\r\nX-Forwarded-Port: N\r\n" */
+    bool closed;                      /* uv_close called: accepts no more */
+    bool handle_done;                 /* its close callback ran */
+    size_t nconns;                    /* connections accepted on it and still open */
+    struct proxy_worker_listen *next; /* the worker's list */
+    char xf_proto_port[64];           /* "X-Forwarded-Proto: http\r\nX-Forwarded-Port: N\r\n" */
     size_t xf_proto_port_len;
     uint64_t cache_seq;                            /* generation of cache_lconf */
     const struct proxy_conf_listener *cache_lconf; /* this listener in that generation */
+};
+
+/* A listening socket a new generation adds to one worker. */
+struct proxy_worker_listen_add {
+    struct listener *listener; /* a ref, passed to the worker */
+    int fd;                    /* owned: a dup of one of the listener's fds */
 };
 
 struct proxy_worker {
@@ -55,10 +65,9 @@ struct proxy_worker {
 
     struct proxy_conf *conf;             /* ref: the current generation */
     struct access_log *access_log;       /* borrowed: the proxy's, NULL when off */
-    struct proxy_worker_listen *listens; /* owned */
-    size_t nlistens;
-    struct upstream_pool *pool; /* owned */
-    struct conn *conns;         /* every client connection, linked */
+    struct proxy_worker_listen *listens; /* owned: list, including closed ones still in use */
+    struct upstream_pool *pool;          /* owned */
+    struct conn *conns;                  /* every client connection, linked */
     size_t nconns;
     bool retiring;    /* stop accepting; answer with Connection: close */
     bool stopping;    /* closing everything; the loop ends */
@@ -79,8 +88,14 @@ int proxy_worker_start(struct proxy_worker **out, size_t id, size_t nworkers,
                        struct proxy_conf *conf, struct listener *listeners, struct access_log *log,
                        const struct proxy_worker_hooks *hooks, struct err *err);
 
-/* Main thread: post messages. proxy_worker_publish takes its own ref on <conf>. */
-void proxy_worker_publish(struct proxy_worker *w, struct proxy_conf *conf, uint64_t seq);
+/* Main thread: post messages. proxy_worker_publish takes its own ref on <conf>; with the switch
+ * the worker starts accepting on the <nadd> sockets of <add> (their refs and fds pass to the
+ * worker) and stops accepting on every socket of the <nremove> listeners of <remove> (refs
+ * taken here). Connections accepted on a removed listener finish; when the new generation has
+ * no listener of that name any more, they answer with Connection: close and idle ones close. */
+void proxy_worker_publish(struct proxy_worker *w, struct proxy_conf *conf, uint64_t seq,
+                          const struct proxy_worker_listen_add *add, size_t nadd,
+                          struct listener *const *remove, size_t nremove);
 void
 proxy_worker_drain_check(struct proxy_worker *w); /* cut requests on targets past their deadline */
 void proxy_worker_retire(struct proxy_worker *w); /* stop accepting, finish, then hooks.exited */
@@ -88,7 +103,8 @@ void proxy_worker_stop(struct proxy_worker *w);   /* close everything now; the l
 /* Waits for the thread to end and frees. Main thread, after proxy_worker_stop or exited. */
 void proxy_worker_join(struct proxy_worker *w);
 
-/* Worker thread: a connection closed (the worker may now be done retiring). */
-void proxy_worker_conn_gone(struct proxy_worker *w);
+/* Worker thread: a connection accepted on <wl> closed (the worker may now be done retiring;
+ * <wl> may be freed). */
+void proxy_worker_conn_gone(struct proxy_worker *w, struct proxy_worker_listen *wl);
 
 #endif /* PROXY_PROXY_WORKER_H */

@@ -118,6 +118,7 @@ struct target_group {
     struct target **targets; /* each holds a ref; in configuration order */
     size_t ntargets;
     struct balancer_cursor *cursors; /* nslots entries, one per worker */
+    bool dynamic; /* created through the admin API: kept across SIGHUP when the file lacks it */
 };
 
 /* The main thread's index of live targets by (group, address), so that a new generation reuses

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, free_port
 from deployutil import Server
-from proxyutil import Proxy
+from proxyutil import Proxy, backends, request  # noqa: F401 (backends: a fixture)
 
 EXAMPLE = os.path.join(REPO, "examples", "stack.yaml")
 
@@ -271,3 +271,83 @@ def test_without_a_proxy_part_groups_are_checked_against_their_proxy_admin(env):
     assert "+ deployment_group web/prod" in plan_lines(r.stdout), r.stdout
     assert env.generation() == gen
 
+
+def test_proxy_objects_are_created_and_updated_in_one_generation(env, backends):
+    """New listener + new target group (with targets) in one POST /changes; a changed
+    setting is an update; a second run writes nothing."""
+    assert env.apply().returncode == 0
+    app = backends("canary")[0]
+    port = free_port()
+    text = env.stack_text.replace(
+        "  target_groups:\n",
+        "  target_groups:\n"
+        "    canary:\n"
+        "      deregistration_delay: 1s\n"
+        "      health_check: {path: /health, interval: 200ms, timeout: 100ms, "
+        "healthy_threshold: 1}\n"
+        f"      targets: [{app.addr}]\n", 1).replace(
+        "  listeners:\n",
+        "  listeners:\n"
+        f"    canary: {{bind: 127.0.0.1:{port}, forward: [{{target_group: canary, weight: 1}}]}}\n",
+        1)
+    gen = env.generation()
+    r = env.apply(text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = plan_lines(r.stdout)
+    assert "+ target_group canary" in lines and "+ listener canary" in lines, r.stdout
+    assert "applied: 2 created, 0 updated" in r.stdout, r.stdout
+    assert env.generation() == gen + 1  # one generation for both
+    st, groups = env.proxy.admin("GET", "/target-groups")
+    canary = [g for g in groups["target_groups"] if g["name"] == "canary"][0]
+    assert canary["targets"] == [app.addr] and canary["deregistration_delay_ms"] == 1000, canary
+    assert canary["health_check"]["interval_ms"] == 200, canary
+    st, ls = env.proxy.admin("GET", "/listeners/canary")
+    assert st == 200 and ls["bind"] == f"127.0.0.1:{port}", ls
+    env.proxy.wait_states("canary", {app.addr: "healthy"}, timeout=10)
+    r2 = request(port, "/")
+    assert r2.status == 200, r2
+
+    snap = env.snapshot()
+    r = env.apply(text)
+    assert r.returncode == 0 and r.stdout.strip().endswith("no changes"), r.stdout + r.stderr
+    assert env.snapshot() == snap
+
+    # a changed setting: "~" naming it; the live weights stay with deployments
+    env.proxy.set_forward("web", [("blue", 0), ("green", 100)])
+    changed = text.replace("deregistration_delay: 5s", "deregistration_delay: 7s", 1)
+    r = env.apply(changed)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "~ target_group blue (deregistration_delay; targets owned by deployments)" in plan_lines(r.stdout), r.stdout
+    st, ls = env.proxy.admin("GET", "/listeners/web")
+    assert [f["weight"] for f in ls["forward"]] == [0, 100], ls
+    # --reset-traffic takes the file's forward back
+    r = env.apply(changed, "--reset-traffic")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "~ listener web (forward)" in plan_lines(r.stdout), r.stdout
+    st, ls = env.proxy.admin("GET", "/listeners/web")
+    assert [(f["target_group"], f["weight"]) for f in ls["forward"]] == [
+        ("blue", 100), ("green", 0)], ls
+
+
+def test_a_refused_proxy_change_applies_nothing_and_exits_1(env):
+    """A new listener on a port in use: the proxy refuses the batch (409), nothing is written
+    to the proxy or the server, and apply says so."""
+    import socket
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        text = env.stack_text.replace(
+            "  listeners:\n",
+            f"  listeners:\n    extra: {{bind: 127.0.0.1:{busy.getsockname()[1]}, "
+            "forward: [{target_group: blue, weight: 1}]}\n", 1)
+        before = env.snapshot()
+        r = env.apply(text)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "proxy: POST /changes" in r.stderr and "HTTP 409" in r.stderr, r.stderr
+        assert "applied: nothing" in r.stderr, r.stderr
+        assert "not applied: listener extra, deployment_config TwoAtATime" in r.stderr, r.stderr
+        assert env.snapshot() == before
+    finally:
+        busy.close()

@@ -188,6 +188,121 @@ errors_round_trip(void **state)
     assert_null(proxy_api_error_parse("nope", 4));
 }
 
+static void
+changes_parse_and_round_trip(void **state)
+{
+    static const char body[] =
+        "{\"target_groups\":{\"red\":{\"algorithm\":\"round_robin\","
+        "\"deregistration_delay_ms\":5000,\"health_check\":{\"path\":\"/h\","
+        "\"interval_ms\":1000,\"matcher\":\"200-399\"},\"targets\":[\"127.0.0.1:1\"]},"
+        "\"amber\":{}},"
+        "\"listeners\":{\"api\":{\"bind\":\"127.0.0.1:8081\",\"forward\":"
+        "[{\"target_group\":\"red\",\"weight\":7}]},\"web\":{\"bind\":\"127.0.0.1:80\"}},"
+        "\"delete_listeners\":[\"old\"],\"delete_target_groups\":[\"gone\"]}";
+    struct proxy_api_changes ch, again;
+    struct err err;
+    char *text;
+
+    (void)state;
+    assert_int_equal(proxy_api_changes_parse(&ch, body, strlen(body), &err), 0);
+    assert_int_equal(ch.ngroups, 2);
+    assert_string_equal(ch.groups[0].name, "red");
+    assert_string_equal(ch.groups[0].algorithm, "round_robin");
+    assert_true(ch.groups[0].has_deregistration_delay);
+    assert_int_equal(ch.groups[0].health_set,
+                     PROXY_API_HC_PATH | PROXY_API_HC_INTERVAL | PROXY_API_HC_MATCHER);
+    assert_int_equal(ch.groups[0].health_check.interval_ms, 1000);
+    assert_true(ch.groups[0].has_targets);
+    assert_int_equal(ch.groups[0].ntargets, 1);
+    assert_string_equal(ch.groups[1].name, "amber");
+    assert_null(ch.groups[1].algorithm);
+    assert_false(ch.groups[1].has_targets);
+    assert_int_equal(ch.groups[1].health_set, 0);
+    assert_int_equal(ch.nlisteners, 2);
+    assert_true(ch.listeners[0].has_forward);
+    assert_int_equal(ch.listeners[0].action.forward[0].weight, 7);
+    assert_string_equal(ch.listeners[1].bind, "127.0.0.1:80");
+    assert_false(ch.listeners[1].has_forward);
+    assert_int_equal(ch.ndelete_listeners, 1);
+    assert_string_equal(ch.delete_groups[0], "gone");
+
+    text = proxy_api_changes_format(&ch);
+    assert_int_equal(proxy_api_changes_parse(&again, text, strlen(text), &err), 0);
+    free(text);
+    assert_int_equal(again.ngroups, 2);
+    assert_int_equal(again.groups[0].health_set, ch.groups[0].health_set);
+    assert_string_equal(again.groups[0].health_check.matcher, "200-399");
+    assert_false(again.groups[1].has_targets);
+    assert_int_equal(again.nlisteners, 2);
+    assert_false(again.listeners[1].has_forward);
+    assert_int_equal(again.ndelete_listeners, 1);
+    proxy_api_changes_fini(&again);
+    proxy_api_changes_fini(&ch);
+}
+
+static void
+changes_refuse_bad_input_with_field_names(void **state)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"[]", "expected a JSON object"},
+        {"{\"target_groups\":[]}", "target_groups: expected an object"},
+        {"{\"target_groups\":{\"r\":{\"health_check\":{\"interval_ms\":\"1s\"}}}}",
+         "target_groups.r.health_check.interval_ms: expected an integer"},
+        {"{\"target_groups\":{\"r\":{\"targets\":[\"a:1\",\"a:1\"]}}}",
+         "target_groups.r.targets[1]: 'a:1' appears twice"},
+        {"{\"target_groups\":{\"r\":{\"colour\":1}}}", "unknown field 'colour'"},
+        {"{\"listeners\":{\"w\":{\"forward\":[]}}}",
+         "listeners.w.forward: expected a non-empty array"},
+        {"{\"listeners\":{\"w\":{\"forward\":[{\"target_group\":\"b\",\"weight\":1000}]}}}",
+         "listeners.w.forward[0].weight"},
+        {"{\"delete_listeners\":[1]}", "delete_listeners[0]: expected a non-empty string"},
+    };
+    struct proxy_api_changes ch;
+    struct err err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err_clear(&err);
+        assert_int_equal(proxy_api_changes_parse(&ch, cases[i].body, strlen(cases[i].body), &err),
+                         -EINVAL);
+        if (strstr(err.msg, cases[i].want) == NULL)
+            fail_msg("%s: got '%s', want '%s'", cases[i].body, err.msg, cases[i].want);
+    }
+}
+
+static void
+single_puts_parse_as_a_change_of_one(void **state)
+{
+    struct proxy_api_changes ch;
+    struct err err;
+    const char *g = "{\"health_check\":{\"port\":8080}}";
+    const char *l = "{\"forward\":[{\"target_group\":\"b\",\"weight\":1}]}";
+
+    (void)state;
+    assert_int_equal(proxy_api_group_put_parse(&ch, "blue", g, strlen(g), &err), 0);
+    assert_int_equal(ch.ngroups, 1);
+    assert_string_equal(ch.groups[0].name, "blue");
+    assert_int_equal(ch.groups[0].health_set, PROXY_API_HC_PORT);
+    assert_int_equal(ch.groups[0].health_check.port, 8080);
+    proxy_api_changes_fini(&ch);
+    assert_int_equal(proxy_api_listener_put_parse(&ch, "web", l, strlen(l), &err), 0);
+    assert_int_equal(ch.nlisteners, 1);
+    assert_null(ch.listeners[0].bind);
+    assert_true(ch.listeners[0].has_forward);
+    proxy_api_changes_fini(&ch);
+    g = "{\"name\":\"blue\",\"targets\":[]}"; /* a GET element may be put back as it is */
+    assert_int_equal(proxy_api_group_put_parse(&ch, "blue", g, strlen(g), &err), 0);
+    assert_true(ch.groups[0].has_targets);
+    proxy_api_changes_fini(&ch);
+    assert_int_equal(proxy_api_group_put_parse(&ch, "green", g, strlen(g), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "name: expected \"green\""));
+    g = "{\"health_check\":{\"port\":70000}}";
+    assert_int_equal(proxy_api_group_put_parse(&ch, "blue", g, strlen(g), &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "health_check.port: expected an integer 0..65535"));
+}
+
 int
 main(void)
 {
@@ -198,6 +313,9 @@ main(void)
         cmocka_unit_test(targets_parse_and_refuse),
         cmocka_unit_test(listeners_and_groups_round_trip),
         cmocka_unit_test(errors_round_trip),
+        cmocka_unit_test(changes_parse_and_round_trip),
+        cmocka_unit_test(changes_refuse_bad_input_with_field_names),
+        cmocka_unit_test(single_puts_parse_as_a_change_of_one),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "protocol/proxy_api.h"
 #include "proxy/proxy_conf.h"
 #include "proxy/target_group.h"
 
@@ -601,6 +602,197 @@ add_and_remove_targets(void **state)
     target_group_registry_free(reg);
 }
 
+static int
+apply_json(struct proxy_conf *c, const char *json, struct target_group_registry *reg,
+           struct err *err)
+{
+    struct proxy_api_changes ch;
+    int rc;
+
+    if ((rc = proxy_api_changes_parse(&ch, json, strlen(json), err)) != 0)
+        return rc;
+    rc = proxy_conf_apply_changes(c, &ch, true, reg, err);
+    proxy_api_changes_fini(&ch);
+    return rc;
+}
+
+static void
+changes_create_replace_and_delete(void **state)
+{
+    struct target_group_registry *reg = target_group_registry_new(2);
+    struct proxy_conf *base = load_ok(design_yaml, reg), *c = proxy_conf_clone(base);
+    const struct proxy_conf_listener *api, *web;
+    struct target_group *red, *blue;
+    struct target *t9001;
+    struct err err = {0};
+
+    (void)state;
+    t9001 = proxy_conf_group_find(base, "blue")->targets[0];
+    assert_int_equal(apply_json(c,
+                                "{\"target_groups\":{\"red\":{\"targets\":[\"127.0.0.1:7001\"]},"
+                                "\"blue\":{\"health_check\":{\"interval_ms\":1000,"
+                                "\"timeout_ms\":100},\"targets\":[\"127.0.0.1:9001\"]}},"
+                                "\"listeners\":{\"api\":{\"bind\":\"127.0.0.1:8082\",\"forward\":"
+                                "[{\"target_group\":\"red\",\"weight\":3}]}}}",
+                                reg, &err),
+                     0);
+    red = proxy_conf_group_find(c, "red");
+    blue = proxy_conf_group_find(c, "blue");
+    assert_non_null(red);
+    assert_true(red->dynamic);
+    assert_false(blue->dynamic);
+    /* omitted settings: proxy.yaml's defaults */
+    assert_int_equal(red->deregistration_delay_ms, 300000);
+    assert_int_equal(red->health.interval_ms, 30000);
+    assert_string_equal(red->health.path, "/");
+    /* replaced: settings from the body, the kept target is the same object */
+    assert_int_equal(blue->health.interval_ms, 1000);
+    assert_string_equal(blue->health.matcher, "200");
+    assert_int_equal(blue->ntargets, 1);
+    assert_ptr_equal(blue->targets[0], t9001);
+    api = proxy_conf_listener_find(c, "api");
+    web = proxy_conf_listener_find(c, "web");
+    assert_true(api->dynamic);
+    assert_ptr_equal(api->forward[0].group, red);
+    assert_ptr_equal(web->forward[0].group, blue); /* relinked after groups[] grew */
+
+    /* a group in use cannot go; an unused one can, and a listener with it */
+    assert_int_equal(apply_json(c, "{\"delete_target_groups\":[\"red\"]}", reg, &err), -EBUSY);
+    proxy_conf_unref(c);
+    c = proxy_conf_clone(base);
+    assert_int_equal(apply_json(c, "{\"delete_target_groups\":[\"green\"]}", reg, &err), -EBUSY);
+    assert_int_equal(apply_json(c,
+                                "{\"delete_listeners\":[\"test\"],\"listeners\":{\"web\":"
+                                "{\"forward\":[{\"target_group\":\"blue\",\"weight\":1}]}},"
+                                "\"delete_target_groups\":[\"green\"]}",
+                                reg, &err),
+                     0);
+    assert_null(proxy_conf_group_find(c, "green"));
+    assert_null(proxy_conf_listener_find(c, "test"));
+    assert_ptr_equal(proxy_conf_listener_find(c, "web")->forward[0].group,
+                     proxy_conf_group_find(c, "blue"));
+    proxy_conf_unref(c);
+
+    c = proxy_conf_clone(base);
+    assert_int_equal(
+        apply_json(c, "{\"listeners\":{\"test\":{\"bind\":\"0.0.0.0:8080\"}}}", reg, &err),
+        -EADDRINUSE);
+    assert_non_null(strstr(
+        err.msg, "listener test: bind 0.0.0.0:8080: Address already in use (by listener web)"));
+    proxy_conf_unref(c);
+    c = proxy_conf_clone(base);
+    assert_int_equal(apply_json(c, "{\"delete_listeners\":[\"nope\"]}", reg, &err), -ENOENT);
+    proxy_conf_unref(c);
+    proxy_conf_unref(base);
+    target_group_registry_free(reg);
+}
+
+/* The API accepts exactly the ranges proxy.yaml accepts. */
+static void
+changes_and_yaml_share_ranges(void **state)
+{
+    static const struct {
+        const char *yaml, *json;
+        bool ok;
+    } cases[] = {
+        {"interval: 100ms, timeout: 50ms", "\"interval_ms\":100,\"timeout_ms\":50", true},
+        {"interval: 99ms, timeout: 50ms", "\"interval_ms\":99,\"timeout_ms\":50", false},
+        {"interval: 300s, timeout: 120s", "\"interval_ms\":300000,\"timeout_ms\":120000", true},
+        {"interval: 301s", "\"interval_ms\":301000", false},
+        {"timeout: 49ms", "\"timeout_ms\":49", false},
+        {"healthy_threshold: 10", "\"healthy_threshold\":10", true},
+        {"healthy_threshold: 11", "\"healthy_threshold\":11", false},
+        {"unhealthy_threshold: 0", "\"unhealthy_threshold\":0", false},
+        {"matcher: \"200-499\"", "\"matcher\":\"200-499\"", true},
+        {"matcher: \"500\"", "\"matcher\":\"500\"", false},
+        {"path: nope", "\"path\":\"nope\"", false},
+        {"interval: 1s, timeout: 1s", "\"interval_ms\":1000,\"timeout_ms\":1000", false},
+    };
+    char yaml[1024], json[512];
+    struct err err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct proxy_conf *y = NULL, *c;
+        snprintf(yaml, sizeof(yaml),
+                 "listeners: {web: {bind: 127.0.0.1:1, forward: [{target_group: g}]}}\n"
+                 "target_groups: {g: {health_check: {%s}}}\n",
+                 cases[i].yaml);
+        snprintf(json, sizeof(json), "{\"target_groups\":{\"g\":{\"health_check\":{%s}}}}",
+                 cases[i].json);
+        err_clear(&err);
+        assert_int_equal(proxy_conf_load_buffer(&y, "t.yaml", yaml, strlen(yaml), NULL, &err) == 0,
+                         cases[i].ok);
+        c = load_ok("listeners: {web: {bind: 127.0.0.1:1, forward: [{target_group: g}]}}\n"
+                    "target_groups: {g: {}}\n",
+                    NULL);
+        err_clear(&err);
+        if ((apply_json(c, json, NULL, &err) == 0) != cases[i].ok)
+            fail_msg("%s: the API %s it (%s)", cases[i].json, cases[i].ok ? "refused" : "took",
+                     err.msg);
+        if (!cases[i].ok)
+            assert_non_null(strstr(err.msg, "target_groups.g.health_check."));
+        proxy_conf_unref(c);
+        proxy_conf_unref(y);
+    }
+}
+
+static void
+sighup_keeps_dynamic_objects_the_file_lacks(void **state)
+{
+    struct proxy_conf *cur = load_ok(design_yaml, NULL), *next, *copy;
+    struct err err = {0};
+    char *text;
+    struct proxy_api_changes ch;
+
+    (void)state;
+    assert_int_equal(apply_json(cur,
+                                "{\"target_groups\":{\"red\":{\"targets\":[\"127.0.0.1:7001\"]}},"
+                                "\"listeners\":{\"api\":{\"bind\":\"127.0.0.1:8082\",\"forward\":"
+                                "[{\"target_group\":\"red\",\"weight\":3}]}}}",
+                                NULL, &err),
+                     0);
+    next = load_ok(design_yaml, NULL);
+    assert_int_equal(proxy_conf_keep_dynamic(next, cur, &err), 0);
+    assert_int_equal(next->nlisteners, 3);
+    assert_int_equal(next->ngroups, 3);
+    assert_true(proxy_conf_listener_find(next, "api")->dynamic);
+    assert_ptr_equal(proxy_conf_listener_find(next, "api")->forward[0].group,
+                     proxy_conf_group_find(next, "red"));
+    assert_ptr_equal(proxy_conf_listener_find(next, "web")->forward[0].group,
+                     proxy_conf_group_find(next, "blue"));
+
+    /* the handover document carries exactly the dynamic objects */
+    text = proxy_conf_dynamic_format(next);
+    assert_int_equal(proxy_api_changes_parse(&ch, text, strlen(text), &err), 0);
+    assert_int_equal(ch.ngroups, 1);
+    assert_int_equal(ch.nlisteners, 1);
+    copy = load_ok(design_yaml, NULL);
+    assert_int_equal(proxy_conf_apply_changes(copy, &ch, true, NULL, &err), 0);
+    assert_int_equal(proxy_conf_group_find(copy, "red")->ntargets, 1);
+    assert_string_equal(proxy_conf_listener_find(copy, "api")->bind.text, "127.0.0.1:8082");
+    proxy_api_changes_fini(&ch);
+    free(text);
+    proxy_conf_unref(copy);
+    proxy_conf_unref(next);
+
+    /* a file without the group a kept listener forwards to is refused */
+    next = load_ok("listeners: {web: {bind: 127.0.0.1:1, forward: [{target_group: g}]}}\n"
+                   "target_groups: {g: {}}\n",
+                   NULL);
+    assert_int_equal(proxy_conf_keep_dynamic(next, cur, &err), 0); /* red comes along */
+    proxy_conf_unref(next);
+    proxy_conf_group_find(cur, "red")->dynamic = false; /* as if the file had named it */
+    next = load_ok("listeners: {web: {bind: 127.0.0.1:1, forward: [{target_group: g}]}}\n"
+                   "target_groups: {g: {}}\n",
+                   NULL);
+    assert_int_equal(proxy_conf_keep_dynamic(next, cur, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "listener 'api' (created through the admin API) forwards to "
+                                    "target group 'red'"));
+    proxy_conf_unref(next);
+    proxy_conf_unref(cur);
+}
+
 int
 main(void)
 {
@@ -614,6 +806,9 @@ main(void)
         cmocka_unit_test(set_forward_changes_only_the_named_listener),
         cmocka_unit_test(set_forward_rejects_bad_actions_and_changes_nothing),
         cmocka_unit_test(add_and_remove_targets),
+        cmocka_unit_test(changes_create_replace_and_delete),
+        cmocka_unit_test(changes_and_yaml_share_ranges),
+        cmocka_unit_test(sighup_keeps_dynamic_objects_the_file_lacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
