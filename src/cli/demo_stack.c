@@ -65,23 +65,29 @@ port_on_both(const char *a, const char *b, struct err *err)
     return err_set(err, -EADDRINUSE, "no port free on both %s and %s", a, b);
 }
 
+/* Worker ports are taken below the kernel's ephemeral range (32768 and up on Linux): there no
+ * outgoing connection can hold them — thousands of TIME_WAIT sockets from a busy machine make
+ * blocks of 4 consecutive ephemeral ports rare — and none can grab one between this probe and
+ * the worker's bind. Scans [20000, 32764) by blocks of 4 from a start that differs per
+ * process, so that two demos at once are unlikely to probe the same blocks. */
 static int
 worker_block(int avoid, struct err *err)
 {
-    for (int i = 0; i < 100; i++) {
-        int p = probe_port("127.0.0.1", 0), k;
+    const int lo = 20000, blocks = (32764 - 20000) / 4;
+    int start = (int)(((unsigned)getpid() * 2654435761u) % (unsigned)blocks);
 
-        if (p < 0)
-            return err_set(err, p, "no free port on 127.0.0.1: %s", strerror(-p));
-        if (p + 4 > 65535)
+    for (int i = 0; i < blocks; i++) {
+        int p = lo + 4 * ((start + i) % blocks), k;
+
+        if (p == avoid)
             continue;
         for (k = 0; k < 4; k++)
-            if ((p + k >= avoid && p + k < avoid + 4) || probe_port("127.0.0.1", p + k) != p + k)
+            if (probe_port("127.0.0.1", p + k) != p + k)
                 break;
         if (k == 4)
             return p;
     }
-    return err_set(err, -EADDRINUSE, "no block of 4 free ports on 127.0.0.1");
+    return err_set(err, -EADDRINUSE, "no block of 4 free ports on 127.0.0.1 in %d-32763", lo);
 }
 
 int
