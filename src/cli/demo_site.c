@@ -149,7 +149,7 @@ start_proxy(struct demo_site *s, struct demo_proc_set *ps, struct err *err)
     if ((rc = wait_port(ps, "the proxy's admin API", "127.0.0.1", s->admin_port, h, 15000, err)) !=
         0)
         return rc;
-    return wait_port(ps, "the proxy's web listener", "127.0.0.1", s->web_port, h, 15000, err);
+    return wait_port(ps, "the proxy's test listener", "127.0.0.1", s->test_port, h, 15000, err);
 }
 
 static int
@@ -273,7 +273,9 @@ demo_site_start(struct demo_site *s, struct demo_proc_set *ps, struct err *err)
         if ((rc = start_host(s, ps, &s->hosts[i], err)) != 0)
             return rc;
     path_in(s, dir, sizeof(dir), "logs/apply.log");
-    if ((rc = demo_stack_apply(s, ps, dir, err)) != 0)
+    if ((rc = demo_stack_apply(s, ps, dir, err)) != 0 ||
+        (rc = wait_port(ps, "the proxy's web listener (created by cutover apply)", "127.0.0.1",
+                        s->web_port, -1, 5000, err)) != 0)
         return rc;
     return agents_online(s, ps, err);
 }

@@ -134,29 +134,19 @@ demo_stack_write_proxy(const struct demo_site *s, const char *path, struct err *
 
     buf_init(&b);
     buf_appendf(&b,
-                "# cutover demo: the ALB role. Written by `cutover demo`.\n"
+                "# cutover demo: what the proxy (the ALB role) starts with: its admin API and the\n"
+                "# test listener (a proxy needs one listener to start). `cutover apply -f\n"
+                "# stack.yaml` creates the web listener and the blue group, and sets green up.\n"
                 "admin: 127.0.0.1:%d\n"
                 "workers: 1\n"
                 "listeners:\n"
-                "  web:\n"
-                "    bind: 127.0.0.1:%d\n"
-                "    forward:\n"
-                "      - {target_group: blue, weight: 100}\n"
-                "      - {target_group: green, weight: 0}\n"
                 "  test:\n"
                 "    bind: 127.0.0.1:%d\n"
                 "    forward: [{target_group: green, weight: 1}]\n"
-                "target_groups:\n",
-                s->admin_port, s->web_port, s->test_port);
-    for (int h = 0; h < 2; h++)
-        buf_appendf(&b,
-                    "  %s:\n"
-                    "    deregistration_delay: %s\n"
-                    "    health_check: {path: /health, interval: 1s, timeout: 500ms,\n"
-                    "                   healthy_threshold: 2, unhealthy_threshold: 2,\n"
-                    "                   matcher: \"200-399\"}\n"
-                    "    targets: [%s]\n",
-                    s->hosts[h].fleet, DEMO_STACK_DEREGISTRATION, s->hosts[h].target);
+                "target_groups:\n"
+                "  green:\n"
+                "    targets: []\n",
+                s->admin_port, s->test_port);
     if ((f = fopen(path, "w")) == NULL || fwrite(b.data, 1, b.len, f) != b.len)
         rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
     if (f != NULL && fclose(f) != 0 && rc == 0)

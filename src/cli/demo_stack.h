@@ -53,13 +53,13 @@ struct demo_site {
  * and a block of 4 free worker ports. Returns 0 or a negative errno. */
 int demo_stack_ports(struct demo_site *s, struct err *err);
 
-/* Writes the proxy's configuration to <path>: listeners web and test, target groups blue and
- * green (one target per host, 1 s health checks, short deregistration delay) — the objects of
- * stack.yaml's proxy part, so that `cutover apply` finds them as the file says. */
+/* Writes what the proxy starts with to <path>: its admin API and the test listener on an empty
+ * target group green (a proxy needs a listener to start); demo_stack_apply creates the rest. */
 int demo_stack_write_proxy(const struct demo_site *s, const char *path, struct err *err);
 
 /* Writes stack.yaml for the site to <path> (cutover-apply(1)): the proxy part (listeners web
- * and test, target groups blue and green, the same as demo_stack_write_proxy's), application
+ * and test, target groups blue and green with one target per host, 1 s health checks, a short
+ * deregistration delay), application
  * webapp and deployment group prod: blue/green over the two fleets, TimeBasedCanary, alarm
  * target_5xx_ratio on the replacement, automatic rollback on failure and alarm. The one place
  * that decides what the reference architecture consists of. */

@@ -125,6 +125,7 @@ def test_demo_runs_the_scenario_and_leaves_nothing(cutover):
     assert 0 <= rb["secondsToTrafficBack"] <= 5, rb
 
     # the objects came from one stack.yaml through `cutover apply`, which printed its plan
+    assert "apply: + listener web" in live and "apply: + target_group blue" in live, live
     assert "apply: + application webapp" in live, live
     assert "apply: + deployment_group webapp/prod" in live, live
     # the live view: one line per second with the traffic split read from the proxy
