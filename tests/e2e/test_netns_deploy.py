@@ -44,9 +44,9 @@ import time
 import pytest
 
 import netns
-from conftest import wait_for
-from deployutil import Server, fleet_proxy, group_json, listener_port, \
-    wait_agents_online
+from conftest import free_port, wait_for
+from deployutil import HEALTH, Server, group_json, wait_agents_online
+from proxyutil import Proxy, proxy_config
 from webapp_util import TEXT_FILES, WEBAPP, nginx_base_conf
 
 HAVE_TOOLS = all(shutil.which(t) for t in ("nginx", "node", "curl", "unshare", "mount"))
@@ -238,6 +238,18 @@ def access_log_targets(path):
     return out
 
 
+def web_proxy(procs, cutover, tmp_path, groups, forward):
+    """The proxy in the root namespace: listener "web" on loopback forwarding <forward>, one
+    target group per entry of <groups> ({name: [targets]}), 1 s health checks on /health (through
+    nginx), 1 s deregistration delay, and a 3 s response timeout (what bounds a request sent to
+    a host whose link is then cut: no answer can come). Returns (proxy, listener port)."""
+    tgs = {name: {"targets": targets, "health_check": dict(HEALTH), "deregistration_delay": "1s",
+                  "response_timeout": "3s"} for name, targets in groups.items()}
+    px = Proxy(procs, cutover, tmp_path,
+               proxy_config({"web": {"bind": free_port(), "forward": forward}}, tgs))
+    return px, px.port("web")
+
+
 def create_group(server, tmp_path, group):
     server.deploy("create-application", "--application-name", "webapp")
     path = tmp_path / "group.json"
@@ -257,9 +269,9 @@ def test_blue_green_canary_across_namespaces(fleet, procs, cutover, tmp_path):
     green = fleet.add_host("green-1", "fleet=green", server)
     # The listener starts on green: the first deployment goes to the other fleet (blue), the
     # second one back to green.
-    proxy = fleet_proxy(procs, cutover, tmp_path, {"blue": [blue.target], "green": [green.target]},
-                        [("blue", 0), ("green", 100)])
-    port = listener_port(proxy)
+    proxy, port = web_proxy(procs, cutover, tmp_path,
+                            {"blue": [blue.target], "green": [green.target]},
+                            [("blue", 0), ("green", 100)])
     create_group(server, tmp_path, group_json(
         app="webapp", group="prod", kind="BLUE_GREEN", proxy=proxy,
         trafficRoutingConfig={"type": "TimeBasedCanary",
@@ -350,13 +362,15 @@ def installing(server, dep, names):
     return None
 
 
-def test_partition_of_the_host_in_flight_fails_with_agent_issue(fleet, procs, cutover, tmp_path):
+def in_place_fleet(fleet, procs, cutover, tmp_path):
+    """web-1..3 in one target group, IN_PLACE HalfAtATime (at most one host out at a time),
+    auto-rollback off; v1 deployed and every target healthy. Returns (server, hosts, proxy,
+    listener port)."""
     server = Server(procs, cutover, tmp_path, settings=SERVER_SETTINGS, host=fleet.net.gateway)
     names = ["web-1", "web-2", "web-3"]
     hosts = {n: fleet.add_host(n, "fleet=web", server) for n in names}
     targets = [h.target for h in hosts.values()]
-    proxy = fleet_proxy(procs, cutover, tmp_path, {"app": targets}, [("app", 100)])
-    port = listener_port(proxy)
+    proxy, port = web_proxy(procs, cutover, tmp_path, {"app": targets}, [("app", 100)])
     create_group(server, tmp_path, {
         "applicationName": "webapp", "deploymentGroupName": "prod",
         "deploymentConfigName": "CodeDeployDefault.HalfAtATime",
@@ -369,11 +383,17 @@ def test_partition_of_the_host_in_flight_fails_with_agent_issue(fleet, procs, cu
         "autoRollbackConfiguration": {"enabled": False},
         "healthCheck": {"timeout": "30s"}})
     wait_agents_online(server, names)
-
     dep1 = server.create_deployment("webapp", "prod", release(server, fleet, "1.0.0"))
     info1 = server.wait_deployment(dep1, timeout=75)
     assert info1["status"] == "Succeeded", json.dumps(info1)
     proxy.wait_states("app", {t: "healthy" for t in targets}, timeout=15)
+    return server, hosts, proxy, port
+
+
+def test_partition_of_the_host_in_flight_fails_with_agent_issue(fleet, procs, cutover, tmp_path):
+    server, hosts, proxy, port = in_place_fleet(fleet, procs, cutover, tmp_path)
+    names = list(hosts)
+    targets = [h.target for h in hosts.values()]
 
     healthy_counts, watching = [], threading.Event()
 
@@ -461,3 +481,96 @@ def instance_status(server, name):
     st, body = server.api("GET", "/v1/instances")
     assert st == 200, body
     return {i["instanceName"]: i.get("status") for i in body.get("instanceInfos", [])}.get(name)
+
+
+def test_partition_of_a_serving_host_fails_at_its_turn(fleet, procs, cutover, tmp_path):
+    """web-3, still serving v1 and not yet started, is cut while web-1 installs v2."""
+    server, hosts, proxy, port = in_place_fleet(fleet, procs, cutover, tmp_path)
+    names = list(hosts)
+    cut = hosts["web-3"]   # hosts start in name order: web-3 comes last
+
+    healthy_counts, watching = [], threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            states = proxy.states("app")
+            healthy_counts.append(sum(1 for s in states.values() if s == "healthy"))
+            time.sleep(0.05)
+
+    rev2 = release(server, fleet, "2.0.0")
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    load = Load(port, conns=8)
+    box = {}
+    try:
+        wait_for(lambda: load.count() > 200, 15, what="load under way")
+        assert any(r[3] == "1.0.0" for r in load.records), "v1 not served before the cut"
+        dep2 = server.create_deployment("webapp", "prod", rev2)
+        assert wait_for(lambda: installing(server, dep2, names), 30, interval=0.05,
+                        what="a host installing v2") == "web-1"
+        assert server.instance(dep2, "web-3")["status"] == "Pending"
+        t_cut = time.monotonic()
+        fleet.net.cut(cut)
+        wait_for(lambda: proxy.states("app")[cut.target] == "unhealthy", 10, interval=0.02,
+                 what="web-3 unhealthy")
+        t_unhealthy = time.monotonic()
+
+        def ended():
+            # when web-3's turn comes (its first command is queued), then the end
+            if "started" not in box and server.instance(dep2, "web-3")["status"] != "Pending":
+                box["started"] = time.monotonic()
+            box["info"] = server.deployment(dep2)
+            return box["info"]["status"] in ("Succeeded", "Failed", "Stopped")
+
+        wait_for(ended, 60, interval=0.05, what="the deployment to end")
+        t_end = time.monotonic()
+        n_end = load.count()
+        wait_for(lambda: load.count() > n_end + 300, 15, what="load after the failure")
+        assert load.running(), "the load ended before the test did: not under load"
+    finally:
+        records = load.stop()
+        watching.set()
+        watcher.join(timeout=5)
+
+    info = box["info"]
+    detect = t_unhealthy - t_cut
+    turn = t_end - box["started"]
+    bad = [r for r in records if r[2] != 200]
+    print(f"partition of serving web-3: unhealthy after {detect:.2f} s; {info['status']} "
+          f"{info.get('errorInformation')} {turn:.2f} s after its turn; {len(records)} "
+          f"requests, {len(bad)} failed; healthy targets min {min(healthy_counts)}")
+    bound = 2 * (1.0 + 0.5) + 0.5    # unhealthy_threshold × (interval + timeout) + 0.5 s
+    assert detect <= bound, f"web-3 marked unhealthy after {detect:.2f} s"
+
+    # The deployment: web-1 and web-2 got v2, web-3's turn failed with AGENT_ISSUE one
+    # heartbeat_timeout after its first command was queued (BeforeBlockTraffic).
+    assert info["status"] == "Failed", json.dumps(info)
+    assert info["errorInformation"]["code"] == "AGENT_ISSUE", json.dumps(info)
+    assert "web-3" in info["errorInformation"]["message"], info
+    assert HEARTBEAT_TIMEOUT - 0.3 <= turn <= HEARTBEAT_TIMEOUT + 1.5, \
+        f"AGENT_ISSUE {turn:.2f} s after web-3's turn"
+    assert [server.instance(dep2, n)["status"] for n in names] == \
+        ["Succeeded", "Succeeded", "Failed"]
+    ev = events_of(server, dep2, "web-3")
+    assert ev["BeforeBlockTraffic"]["status"] == "Failed", ev
+    assert ev["BeforeBlockTraffic"]["diagnostics"]["errorCode"] == "AgentIssue", ev
+    assert version_at(hosts["web-1"].target) == "2.0.0"
+    assert version_at(hosts["web-2"].target) == "2.0.0"
+
+    # The clients: the only failures are requests that were in flight to web-3 when its link
+    # was cut (answered 504 by the proxy after response_timeout: no answer could come), at
+    # most one per client connection; every request started after web-3 was marked unhealthy
+    # succeeded, and none of them went to web-3.
+    routed = access_log_targets(proxy.access_log)
+    for r in bad:
+        assert isinstance(r[2], int) and r[2] in (502, 504), f"client-side failure {r}"
+        assert routed.get(r[4]) == cut.target, f"failed request {r} went to {routed.get(r[4])}"
+        assert r[1] >= t_cut and r[0] <= t_unhealthy + 0.2, f"failure outside the window: {r}"
+    assert len(bad) <= load.conns, f"{len(bad)} failures for {load.conns} connections"
+    after = [r for r in records if r[0] > t_unhealthy + 0.2]
+    assert after and all(r[2] == 200 for r in after), [r for r in after if r[2] != 200][:5]
+    assert not [r for r in after if routed.get(r[4]) == cut.target]
+    # Capacity: one host out for its install at a time, plus the cut one.
+    assert len(healthy_counts) > 20 and min(healthy_counts) >= 1, healthy_counts
+    versions = {r[3] for r in after}
+    assert versions <= {"1.0.0", "2.0.0"} and "2.0.0" in versions, versions
