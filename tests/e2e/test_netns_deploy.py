@@ -31,6 +31,15 @@ address, which the agents reach through their default route.
    the cut host after the cut. After the link comes back, the agent's late reports do not
    change the outcome. (Auto-rollback is off in this group, so the assertions are about this
    one deployment.)
+3. Partition of a serving host, same fleet: web-3 (still on v1, its turn not come) is cut
+   while web-1 installs v2. Asserted: web-3 is unhealthy in the proxy within
+   UNHEALTHY_N × (INTERVAL + TIMEOUT) + 0.5 s; the only failed requests are those in flight to
+   web-3 at the cut (502/504 from the proxy, at most one per client connection, access log);
+   every request started after web-3 was marked unhealthy succeeds and none reaches it. Then
+   the minimum healthy rule (docs/orchestration.md): with web-3 unhealthy, web-1 and web-2 are
+   the 2 that must keep serving, so web-2 is not taken out; web-3 (serving nothing) is started
+   and its turn fails with AGENT_ISSUE one heartbeat_timeout after its first command was queued.
+   Once web-1 is back the proxy never has fewer than 2 healthy targets; web-2 still serves v1.
 """
 import http.client
 import json
@@ -45,7 +54,7 @@ import pytest
 
 import netns
 from conftest import free_port, wait_for
-from deployutil import HEALTH, Server, group_json, wait_agents_online
+from deployutil import Server, group_json, wait_agents_online
 from proxyutil import Proxy, proxy_config
 from webapp_util import TEXT_FILES, WEBAPP, nginx_base_conf
 
@@ -58,6 +67,12 @@ pytestmark = [
 
 NGINX_PORT = 80
 HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT = 1.0, 3.0
+# The proxy's health checks through nginx: a cut host is unhealthy within
+# UNHEALTHY_N × (INTERVAL + TIMEOUT) + 0.5 s (probes every interval, a failing one takes at
+# most timeout, 0.5 s for the admin polling and scheduling).
+INTERVAL, TIMEOUT, UNHEALTHY_N = 0.5, 0.3, 2
+HEALTH = {"path": "/health", "interval": "500ms", "timeout": "300ms", "healthy_threshold": 2,
+          "unhealthy_threshold": UNHEALTHY_N, "matcher": "200"}
 SERVER_SETTINGS = {"heartbeat_interval": "1s", "heartbeat_timeout": "3s"}
 
 
@@ -227,22 +242,30 @@ class Load:
         return sorted(self.records)
 
 
-def access_log_targets(path):
-    """{request id: target} from the proxy's access log."""
+def access_log_targets(path, records):
+    """{request id: target} from the proxy's access log, once it holds every request of
+    <records> that the proxy answered (bounded wait: the log is written after the response)."""
+    want = {r[4] for r in records if isinstance(r[2], int)}
     out = {}
-    with open(path) as f:
-        for line in f:
-            m = re.match(r'\S+ \S+ \S+ \S+ (\S+) "[^"]*?[?&]id=([\w-]+)', line)
-            if m:
-                out[m.group(2)] = m.group(1)
+
+    def complete():
+        out.clear()
+        with open(path) as f:
+            for line in f:
+                m = re.match(r'\S+ \S+ \S+ \S+ (\S+) "[^"]*?[?&]id=([\w-]+)', line)
+                if m:
+                    out[m.group(2)] = m.group(1)
+        return want <= out.keys()
+
+    wait_for(complete, 10, interval=0.1, what="every answered request in the access log")
     return out
 
 
 def web_proxy(procs, cutover, tmp_path, groups, forward):
     """The proxy in the root namespace: listener "web" on loopback forwarding <forward>, one
-    target group per entry of <groups> ({name: [targets]}), 1 s health checks on /health (through
-    nginx), 1 s deregistration delay, and a 3 s response timeout (what bounds a request sent to
-    a host whose link is then cut: no answer can come). Returns (proxy, listener port)."""
+    target group per entry of <groups> ({name: [targets]}), health checks on /health through
+    nginx (HEALTH), 1 s deregistration delay, and a 3 s response timeout (what bounds a request
+    sent to a host whose link is then cut: no answer can come). Returns (proxy, port)."""
     tgs = {name: {"targets": targets, "health_check": dict(HEALTH), "deregistration_delay": "1s",
                   "response_timeout": "3s"} for name, targets in groups.items()}
     px = Proxy(procs, cutover, tmp_path,
@@ -319,7 +342,8 @@ def test_blue_green_canary_across_namespaces(fleet, procs, cutover, tmp_path):
     assert len(during) >= 100, f"{len(during)} requests in the canary interval"
     assert 0.12 <= share <= 0.28, f"canary share {share:.3f} of {len(during)}"
     last_v1 = max(r[0] for r in records if r[3] == "1.0.0")
-    assert last_v1 - first_v2 >= 3.5, f"all traffic moved {last_v1 - first_v2:.2f} s after the canary"
+    assert last_v1 - first_v2 >= 3.5, \
+        f"all traffic moved {last_v1 - first_v2:.2f} s after the canary"
     after = [r for r in records if r[0] > last_v1 + 0.2]
     assert after and all(r[3] == "2.0.0" for r in after)
 
@@ -328,9 +352,10 @@ def test_blue_green_canary_across_namespaces(fleet, procs, cutover, tmp_path):
     assert rc == 0 and out["deploymentInfo"]["status"] == "Succeeded", out
 
     # From now on only green-1 answers, with v2; blue-1 is out of the proxy but still runs v1.
-    targets = access_log_targets(proxy.access_log)
-    assert all(targets.get(r[4]) == green.target for r in records if r[3] == "2.0.0")
-    assert all(targets.get(r[4]) == blue.target for r in records if r[3] == "1.0.0")
+    targets = access_log_targets(proxy.access_log, records)
+    wrong = [(r, targets.get(r[4])) for r in records
+             if targets.get(r[4]) != {"2.0.0": green.target, "1.0.0": blue.target}[r[3]]]
+    assert not wrong, wrong[:5]
     wait_for(lambda: blue.target not in proxy.states("blue"), 10,
              what=f"blue-1 deregistered (now {proxy.states('blue')})")
     assert proxy.states("green") == {green.target: "healthy"}
@@ -460,7 +485,7 @@ def test_partition_of_the_host_in_flight_fails_with_agent_issue(fleet, procs, cu
     # Nothing lost: the cut host had been drained before its install, and nothing reached it
     # after the cut.
     assert not bad, bad[:10]
-    routed = access_log_targets(proxy.access_log)
+    routed = access_log_targets(proxy.access_log, records)
     late = [r for r in records if r[0] > t_cut and routed.get(r[4]) == cut.target]
     assert not late, late[:5]
     assert cut.target not in proxy.states("app") or \
@@ -515,6 +540,10 @@ def test_partition_of_a_serving_host_fails_at_its_turn(fleet, procs, cutover, tm
         wait_for(lambda: proxy.states("app")[cut.target] == "unhealthy", 10, interval=0.02,
                  what="web-3 unhealthy")
         t_unhealthy = time.monotonic()
+        # the premise: web-3 is seen unhealthy before web-1 is back (web-1's install and its
+        # AllowTraffic take longer than the detection)
+        assert server.instance(dep2, "web-1")["status"] == "InProgress", \
+            "web-1 finished before web-3 was marked unhealthy"
 
         def ended():
             # when web-3's turn comes (its first command is queued), then the end
@@ -541,7 +570,7 @@ def test_partition_of_a_serving_host_fails_at_its_turn(fleet, procs, cutover, tm
           f"{info.get('errorInformation')} {turn:.2f} s after its turn; {len(records)} "
           f"requests, {len(bad)} failed; healthy targets min "
           f"{min(n for _, n in healthy_counts)}")
-    bound = 2 * (1.0 + 0.5) + 0.5    # unhealthy_threshold × (interval + timeout) + 0.5 s
+    bound = UNHEALTHY_N * (INTERVAL + TIMEOUT) + 0.5
     assert detect <= bound, f"web-3 marked unhealthy after {detect:.2f} s"
 
     # The deployment: web-1 got v2. Then web-2 (healthy) could not be taken out: with web-3
@@ -565,7 +594,7 @@ def test_partition_of_a_serving_host_fails_at_its_turn(fleet, procs, cutover, tm
     # was cut (answered 504 by the proxy after response_timeout: no answer could come), at
     # most one per client connection; every request started after web-3 was marked unhealthy
     # succeeded, and none of them went to web-3.
-    routed = access_log_targets(proxy.access_log)
+    routed = access_log_targets(proxy.access_log, records)
     for r in bad:
         assert isinstance(r[2], int) and r[2] in (502, 504), f"client-side failure {r}"
         assert routed.get(r[4]) == cut.target, f"failed request {r} went to {routed.get(r[4])}"
