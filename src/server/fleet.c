@@ -303,9 +303,6 @@ fleet_set_instance(struct rollout *c, const char *instance, enum deploy_instance
         rollout_notify(c, event, instance, deploy_instance_status_name(st));
 }
 
-/* Hosts of <type> through <stage> in batches of <batch>: a Pending host is started (status
- * InProgress) when the batch allows, a finished one takes <done_status>. Returns DONE when all
- * are done, FAILED (with <why>) when a host failed and none is in flight any more. */
 /* True when <h>'s target is healthy in the cached health of <group>. */
 static bool
 host_serves(const struct rollout *c, const struct deploy_instance_summary *h, const char *group)
@@ -360,6 +357,10 @@ start_hosts(struct rollout *c, enum deploy_instance_type type, size_t nstart,
     return started;
 }
 
+/* Hosts of <type> through <stage> in batches of <batch>: a Pending host is started (status
+ * InProgress) when the batch (and, with <mhh>, the capacity) allows, a finished one takes
+ * <done_status>. Returns DONE when all are done, FAILED (with <why>) when a host failed and none is
+ * in flight any more. */
 enum rollout_verdict
 fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
               const struct deployment_mhh *mhh, enum deploy_instance_status done_status,
