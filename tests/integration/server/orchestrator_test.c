@@ -6,7 +6,9 @@
  * heartbeat. Covers blue/green AllAtOnce (roles swap each release), a ValidateService failure
  * (traffic never moves, restore rollback), an alarm after the shift (traffic back, ALARM_ACTIVE,
  * rollback), a canary resumed by a second orchestrator after the first one stopped mid-split,
- * a silent agent (AGENT_ISSUE), and in-place OneAtATime (one host out of the group at a time). */
+ * a silent agent (AGENT_ISSUE), in-place OneAtATime (one host out of the group at a time), and
+ * in-place HalfAtATime holding a start while a deployed host is unhealthy (HEALTH_CONSTRAINTS
+ * after healthCheck.timeout, or going on once it recovers). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -917,6 +919,35 @@ static const char *const in_place_group_short =
     "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
     "\"healthCheck\":{\"timeout\":\"3s\"}}";
 
+static const char *const in_place_group_half =
+    "{\"applicationName\":\"web\",\"deploymentGroupName\":\"prod\","
+    "\"deploymentConfigName\":\"CodeDeployDefault.HalfAtATime\","
+    "\"deploymentStyle\":{\"deploymentType\":\"IN_PLACE\","
+    "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
+    "\"onPremisesInstanceTagFilters\":[{\"Key\":\"app\",\"Value\":\"web\","
+    "\"Type\":\"KEY_AND_VALUE\"}],"
+    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
+    "\"healthCheck\":{\"timeout\":\"20s\"}}";
+
+static enum deploy_instance_status
+instance_status(const char *dep, const char *name)
+{
+    struct deploy_instance_summaries s;
+    enum deploy_instance_status st;
+
+    assert_int_equal(store_target_get(W.srv.store, dep, name, &s), 0);
+    st = s.items[0].status;
+    deploy_info_instances_fini(&s);
+    return st;
+}
+
+static bool
+web_1_done_and_sick(void)
+{
+    return W.hosts[0].sick && instance_status(watched_dep, "web-1") == DEPLOY_INSTANCE_SUCCEEDED &&
+           healthy_in("web") == 2;
+}
+
 static void
 instance_status_is(const char *dep, const char *name, enum deploy_instance_status want)
 {
@@ -963,6 +994,44 @@ in_place_holds_a_start_below_the_minimum_then_fails(void **state)
     instance_status_is(d1, "web-3", DEPLOY_INSTANCE_SKIPPED);
     assert_int_equal(registered_in("web"), NHOSTS); /* nobody else was taken out */
     assert_int_equal(healthy_in("web"), 2);
+}
+
+/* The same hold, but web-1 recovers within healthCheck.timeout: the deployment goes on, web-2
+ * and web-3 one at a time, and never more than one host is out of the group. */
+static void
+in_place_hold_ends_when_the_unhealthy_host_recovers(void **state)
+{
+    char d1[STORE_ID_MAX];
+    uint64_t t_sick;
+
+    (void)state;
+    world_init();
+    W.in_place = true;
+    W.config = "CodeDeployDefault.HalfAtATime";
+    add_host("web-1", "app", "web");
+    add_host("web-2", "app", "web");
+    add_host("web-3", "app", "web");
+    start_proxy();
+    create_group(in_place_group_half);
+    run_until(all_three_healthy, 20, "three healthy targets");
+    W.hosts[0].sicken = true;
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), d1);
+    snprintf(watched_dep, sizeof(watched_dep), "%s", d1);
+    run_until(web_1_done_and_sick, 20, "web-1 deployed, then unhealthy");
+    /* held: for a whole second neither web-2 nor web-3 is taken out */
+    t_sick = uv_hrtime();
+    while (uv_hrtime() - t_sick < 1000000000ull) {
+        uv_run(&W.loop, UV_RUN_ONCE);
+        assert_int_equal(instance_status(d1, "web-2"), DEPLOY_INSTANCE_PENDING);
+        assert_int_equal(instance_status(d1, "web-3"), DEPLOY_INSTANCE_PENDING);
+    }
+    W.max_out = 0;
+    assert_int_equal(http("POST", "/_control", "{\"health\": \"ok\"}", NULL, W.hosts[0].port), 200);
+    assert_int_equal(wait_final(d1, 30, NULL), DEPLOY_SUCCEEDED);
+    assert_int_equal(W.max_out, 1);
+    instance_status_is(d1, "web-2", DEPLOY_INSTANCE_SUCCEEDED);
+    instance_status_is(d1, "web-3", DEPLOY_INSTANCE_SUCCEEDED);
 }
 
 static bool
@@ -1101,6 +1170,7 @@ main(void)
         cmocka_unit_test_teardown(in_place_failure_stops_the_rollout_and_redeploys_the_last_good,
                                   teardown),
         cmocka_unit_test_teardown(in_place_holds_a_start_below_the_minimum_then_fails, teardown),
+        cmocka_unit_test_teardown(in_place_hold_ends_when_the_unhealthy_host_recovers, teardown),
         cmocka_unit_test_teardown(unreadable_alarm_state_stops_the_deployment, teardown),
         cmocka_unit_test_teardown(first_release_goes_to_the_fleet_the_listener_does_not_serve,
                                   teardown),
