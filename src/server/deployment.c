@@ -552,6 +552,12 @@ deployment_fleet_decide(size_t batch, const struct deployment_fleet_counts *c, s
     return DEPLOYMENT_DECIDE_START;
 }
 
+bool
+deployment_may_take_out(bool serves, size_t healthy, size_t min, size_t nhosts)
+{
+    return !serves || nhosts <= 1 || healthy > min;
+}
+
 /* ---- traffic ------------------------------------------------------------------------------- */
 
 static const char *const routing_names[] = {

@@ -286,6 +286,15 @@ enum deployment_decision {
 enum deployment_decision
 deployment_fleet_decide(size_t batch, const struct deployment_fleet_counts *c, size_t *nstart);
 
+/* Whether a Pending host may be taken out of service now, in place with a target group:
+ * <serves> is true when its target is healthy in the proxy, <healthy> is how many of the
+ * deployment's hosts not in flight are healthy there (it included), <min> the minimum healthy
+ * hosts of a fleet of <nhosts>. A host that serves nothing takes no capacity away and may
+ * always start; a serving one only while more than <min> serve, so a host that becomes
+ * unhealthy outside of the deployment (a crash, a partition) is not compounded by taking a
+ * healthy one out. A single host is always deployable (as deployment_max_batch says). */
+bool deployment_may_take_out(bool serves, size_t healthy, size_t min, size_t nhosts);
+
 /* ---- traffic routing --------------------------------------------------------------------- */
 
 enum deployment_routing_type {

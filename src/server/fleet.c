@@ -303,12 +303,68 @@ fleet_set_instance(struct rollout *c, const char *instance, enum deploy_instance
         rollout_notify(c, event, instance, deploy_instance_status_name(st));
 }
 
+/* True when <h>'s target is healthy in the cached health of <group>. */
+static bool
+host_serves(const struct rollout *c, const struct deploy_instance_summary *h, const char *group)
+{
+    const char *state;
+
+    if (h->target == NULL || strcmp(c->od->health_group, group) != 0)
+        return false;
+    state = traffic_target_state(&c->od->health, h->target);
+    return state != NULL && strcmp(state, "healthy") == 0;
+}
+
+/* Starts up to <nstart> Pending hosts of <type>, in order, skipping those the capacity rule
+ * holds back (<mhh> non-NULL: the proxy's health of <group> is fresh). Returns how many;
+ * <why> says what held the others back. */
+static size_t
+start_hosts(struct rollout *c, enum deploy_instance_type type, size_t nstart,
+            const struct deployment_mhh *mhh, const char *group, char *why, size_t why_size)
+{
+    size_t healthy = 0, nhosts = 0, min = 0, started = 0;
+
+    for (size_t i = 0; mhh != NULL && i < c->hosts.n; i++) {
+        const struct deploy_instance_summary *h = &c->hosts.items[i];
+        if (h->instance_type != type)
+            continue;
+        nhosts++;
+        if (h->status != DEPLOY_INSTANCE_IN_PROGRESS && host_serves(c, h, group))
+            healthy++;
+    }
+    if (mhh != NULL)
+        min = deployment_min_healthy(mhh, nhosts);
+    for (size_t i = 0; i < c->hosts.n && nstart > 0; i++) {
+        struct deploy_instance_summary *h = &c->hosts.items[i];
+        bool serves;
+        if (h->instance_type != type || h->status != DEPLOY_INSTANCE_PENDING)
+            continue;
+        serves = mhh != NULL && host_serves(c, h, group);
+        if (mhh != NULL && !deployment_may_take_out(serves, healthy, min, nhosts))
+            continue;
+        if (serves)
+            healthy--;
+        h->status = DEPLOY_INSTANCE_IN_PROGRESS;
+        fleet_set_instance(c, h->instance_id, DEPLOY_INSTANCE_IN_PROGRESS, "InstanceStart");
+        nstart--;
+        started++;
+    }
+    if (mhh != NULL)
+        snprintf(why, why_size,
+                 "%zu of %zu hosts healthy in %s (hosts in flight not counted), minimum "
+                 "healthy hosts %zu",
+                 healthy, nhosts, group, min);
+    return started;
+}
+
 /* Hosts of <type> through <stage> in batches of <batch>: a Pending host is started (status
- * InProgress) when the batch allows, a finished one takes <done_status>. Returns DONE when all
- * are done, FAILED (with <why>) when a host failed and none is in flight any more. */
+ * InProgress) when the batch (and, with <mhh>, the capacity) allows, a finished one takes
+ * <done_status>. Returns DONE when all are done, FAILED (with <why>) when a host failed and none is
+ * in flight any more. */
 enum rollout_verdict
 fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
-              enum deploy_instance_status done_status, struct rollout_reason *why)
+              const struct deployment_mhh *mhh, enum deploy_instance_status done_status,
+              struct rollout_reason *why)
 {
     struct deployment_fleet_counts cnt = {0};
     enum deploy_instance_type type = fleet_role_type(role);
@@ -316,6 +372,7 @@ fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
     enum deployment_decision dec;
     bool has_reason = false;
     size_t nstart;
+    char held[200] = "";
 
     for (size_t i = 0; i < c->hosts.n; i++) {
         struct deploy_instance_summary *h = &c->hosts.items[i];
@@ -367,14 +424,29 @@ fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
     dec = deployment_fleet_decide(batch, &cnt, &nstart);
     switch (dec) {
     case DEPLOYMENT_DECIDE_START:
-        for (size_t i = 0; i < c->hosts.n && nstart > 0; i++) {
-            struct deploy_instance_summary *h = &c->hosts.items[i];
-            if (h->instance_type != type || h->status != DEPLOY_INSTANCE_PENDING)
-                continue;
-            fleet_set_instance(c, h->instance_id, DEPLOY_INSTANCE_IN_PROGRESS, "InstanceStart");
-            nstart--;
+        if (group == NULL)
+            mhh = NULL; /* no target group: no capacity to count */
+        if (mhh != NULL && !rollout_health_fresh(c, group)) {
+            rollout_start_health(c, group);
+            return ROLLOUT_BUSY;
         }
-        orchestrator_kick(c->o);
+        if (start_hosts(c, type, nstart, mhh, group, held, sizeof(held)) > 0) {
+            c->od->hold_since = 0;
+            orchestrator_kick(c->o);
+        } else if (cnt.in_progress > 0) {
+            c->od->hold_since = 0; /* the hosts in flight bring capacity back */
+        } else if (c->od->hold_since == 0) {
+            c->od->hold_since = uv_now(c->o->loop);
+            rollout_log(c, LOG_WARN, "holding: no host may be taken out of service (%s)", held);
+        } else if (c->has_grp &&
+                   uv_now(c->o->loop) - c->od->hold_since > c->grp.group.health_timeout_ms) {
+            why->code = DEPLOYMENT_ERR_HEALTH_CONSTRAINTS;
+            snprintf(why->msg, sizeof(why->msg),
+                     "no host could be taken out of service for %llu ms: %s",
+                     (unsigned long long)c->grp.group.health_timeout_ms, held);
+            c->od->hold_since = 0;
+            return ROLLOUT_FAILED;
+        }
         return ROLLOUT_BUSY;
     case DEPLOYMENT_DECIDE_WAIT:
         return ROLLOUT_BUSY;

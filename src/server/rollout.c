@@ -701,9 +701,13 @@ step_install(struct rollout *c)
 {
     bool bg = c->plan.type == DEPLOYMENT_BLUE_GREEN;
     struct rollout_reason why = {DEPLOYMENT_ERR_SCRIPT_FAILED, ""};
+    struct deployment_mhh mhh;
+    /* in place, the minimum healthy hosts also hold back a start that would take capacity
+     * below it (blue/green: the replacement serves nothing until allow) */
+    bool capacity = !bg && resolve_mhh(c, &mhh) == 0;
     enum rollout_verdict v =
         fleet_install(c, bg ? DEPLOYMENT_ROLE_REPLACEMENT : DEPLOYMENT_ROLE_IN_PLACE,
-                      c->prog.batch > 0 ? c->prog.batch : 1,
+                      c->prog.batch > 0 ? c->prog.batch : 1, capacity ? &mhh : NULL,
                       bg ? DEPLOY_INSTANCE_READY : DEPLOY_INSTANCE_SUCCEEDED, &why);
 
     if (v == ROLLOUT_FAILED) {

@@ -61,7 +61,8 @@ struct orch_dep {
     bool rb_registered;                  /* ROLLBACK_TRAFFIC: original targets re-registered */
     struct rollout_reason first_failure; /* the first host failure seen (in place, install) */
     bool has_first_failure;
-    bool watch; /* alarms are evaluated now */
+    uint64_t hold_since; /* uv_now since when no host could start for capacity; 0: none */
+    bool watch;          /* alarms are evaluated now */
     struct orch_alarm alarms[ROLLOUT_MAX_ALARMS];
     size_t nalarms;
     char win_group[2][ROLLOUT_NAME_MAX];
@@ -172,8 +173,12 @@ void fleet_set_event(struct rollout *c, const char *instance, const char *name,
                      enum deploy_event_status st, int64_t start_ms, const char *diag_code,
                      const char *message);
 /* Hosts of <role> through the install stage, at most <batch> in flight, finished ones taking
- * <done_status>: DONE when all are, FAILED (<why>) once a host failed and none is in flight. */
+ * <done_status>: DONE when all are, FAILED (<why>) once a host failed and none is in flight.
+ * <mhh> (in place with a target group; NULL: not applied): a host whose target is healthy only
+ * starts while more than the minimum healthy hosts serve (deployment_may_take_out); held back
+ * with nothing in flight for longer than healthCheck.timeout, FAILED with HEALTH_CONSTRAINTS. */
 enum rollout_verdict fleet_install(struct rollout *c, enum deployment_role role, size_t batch,
+                                   const struct deployment_mhh *mhh,
                                    enum deploy_instance_status done_status,
                                    struct rollout_reason *why);
 /* Every host of <role> through <stage> at once. */

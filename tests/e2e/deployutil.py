@@ -36,14 +36,18 @@ class Server:
     # short heartbeats so a silent agent is noticed quickly (server.yaml keys)
     DEFAULTS = {"heartbeat_interval": "1s", "heartbeat_timeout": "5s"}
 
-    def __init__(self, procs, binary, tmp_path, name="server", settings=None, tls=None):
+    def __init__(self, procs, binary, tmp_path, name="server", settings=None, tls=None,
+                 host="127.0.0.1"):
+        """<host>: the address it listens on (loopback, or e.g. the bridge address of
+        tests/e2e/netns.py so that agents in namespaces reach it)."""
         self.procs = procs
+        self.host = host
         self.binary = binary
         self.data = tmp_path / name
         self.name = name
-        self.port = free_port()
+        self.port = free_port(host)
         r = subprocess.run([binary, "server", "init", "--data", str(self.data),
-                            "--listen", f"127.0.0.1:{self.port}"],
+                            "--listen", f"{host}:{self.port}"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, f"server init failed ({r.returncode}):\n{r.stdout}{r.stderr}"
         self.init_output = r.stdout + r.stderr
@@ -51,7 +55,7 @@ class Server:
         self.enroll_token = (self.data / "enroll.token").read_text().strip()
         self.conf = self.data / "server.yaml"
         text = self.conf.read_text()
-        assert f"127.0.0.1:{self.port}" in text, text
+        assert f"{host}:{self.port}" in text, text
         for key, value in {**self.DEFAULTS, **(settings or {})}.items():
             text, n = re.subn(rf"^{key}:.*$", f"{key}: {value}", text, flags=re.M)
             if n == 0:
@@ -61,14 +65,14 @@ class Server:
             text += f"\ntls: {{cert: {tls[0]}, key: {tls[1]}}}\n"
             self.cafile = str(tls[0])
         self.conf.write_text(text)
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = self.procs.start([self.binary, "server", "-c", str(self.conf)],
                                      name=self.name)
-        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 15,
+        wait_for(lambda: port_open(self.port, self.host) or self.proc.poll() is not None, 15,
                  what=f"server on {self.port}")
         assert self.proc.poll() is None, self.procs.output(self.proc)
 
@@ -90,10 +94,10 @@ class Server:
             hdrs.setdefault("Content-Type", "application/json")
         if self.cafile:
             ctx = ssl.create_default_context(cafile=self.cafile)
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                context=ctx)
         else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=hdrs)
             r = conn.getresponse()

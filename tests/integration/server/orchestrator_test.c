@@ -6,7 +6,9 @@
  * heartbeat. Covers blue/green AllAtOnce (roles swap each release), a ValidateService failure
  * (traffic never moves, restore rollback), an alarm after the shift (traffic back, ALARM_ACTIVE,
  * rollback), a canary resumed by a second orchestrator after the first one stopped mid-split,
- * a silent agent (AGENT_ISSUE), and in-place OneAtATime (one host out of the group at a time). */
+ * a silent agent (AGENT_ISSUE), in-place OneAtATime (one host out of the group at a time), and
+ * in-place HalfAtATime holding a start while a deployed host is unhealthy (HEALTH_CONSTRAINTS
+ * after healthCheck.timeout, or going on once it recovers). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -43,6 +45,9 @@ struct host {
     int port;
     char target[32];
     bool silent;            /* plays a dead agent: claims nothing, no heartbeat */
+    bool sicken;            /* its backend fails /health before it reports AfterAllowTraffic,
+                             * which it reports once the proxy has marked it unhealthy */
+    bool sick;              /* told to fail /health */
     const char *fail_event; /* reports this event Failed */
 };
 
@@ -63,7 +68,8 @@ struct world {
     int hooks_port;
     char hooks_seen[1024]; /* triggerEvent values received, space separated */
     bool in_place;
-    bool green_serves; /* the proxy starts with green 100, blue 0 */
+    const char *config; /* the deployment's config (NULL: by in_place) */
+    bool green_serves;  /* the proxy starts with green 100, blue 0 */
 };
 
 static struct world W;
@@ -209,7 +215,63 @@ healthy_in(const char *group)
     return n;
 }
 
+static char watched_dep[STORE_ID_MAX]; /* the deployment a test watches (agents, steps) */
+
 /* ---- the agents, played through the store ---- */
+
+/* The state of <target> in <group> ("" when not registered). */
+static void
+target_state(const char *group, const char *target, char *out, size_t size)
+{
+    struct buf b;
+    struct proxy_api_health h;
+    char path[128];
+
+    snprintf(out, size, "%s", "");
+    snprintf(path, sizeof(path), "/target-groups/%s/health", group);
+    if (http("GET", path, NULL, &b, W.admin_port) != 200)
+        return;
+    assert_int_equal(proxy_api_health_parse(&h, b.data, b.len, NULL), 0);
+    for (size_t i = 0; i < h.ntargets; i++)
+        if (strcmp(h.targets[i].target, target) == 0)
+            snprintf(out, size, "%s", h.targets[i].state);
+    proxy_api_health_fini(&h);
+    buf_fini(&b);
+}
+
+static bool
+has_queued(const struct host *h, const char *first_event)
+{
+    struct store_command_list l;
+    bool yes = false;
+
+    memset(&l, 0, sizeof(l));
+    if (watched_dep[0] == '\0' || store_command_list(W.srv.store, watched_dep, &l) < 0)
+        return false;
+    for (size_t i = 0; i < l.n; i++)
+        yes |= strcmp(l.items[i].instance, h->name) == 0 &&
+               l.items[i].state == STORE_COMMAND_QUEUED && l.items[i].nevents > 0 &&
+               strcmp(l.items[i].events[0], first_event) == 0;
+    store_command_list_fini(&l);
+    return yes;
+}
+
+/* A host flagged sicken: true while its AfterAllowTraffic must wait (its backend told to fail
+ * /health, the proxy not showing it unhealthy yet). */
+static bool
+sickening(struct host *h)
+{
+    char state[32];
+
+    if (!h->sicken || !has_queued(h, "AfterAllowTraffic"))
+        return false;
+    if (!h->sick) {
+        assert_int_equal(http("POST", "/_control", "{\"health\": \"fail\"}", NULL, h->port), 200);
+        h->sick = true;
+    }
+    target_state("web", h->target, state, sizeof(state));
+    return strcmp(state, "unhealthy") != 0;
+}
 
 static void
 report(struct host *h, const struct store_command *cmd)
@@ -250,6 +312,8 @@ on_agents_tick(uv_timer_t *t)
         if (h->silent)
             continue;
         store_instance_heartbeat(W.srv.store, h->name, NULL);
+        if (sickening(h))
+            continue;
         memset(&l, 0, sizeof(l));
         if (store_command_claim(W.srv.store, h->name, &l) == 0)
             for (size_t k = 0; k < l.n; k++)
@@ -473,7 +537,9 @@ create_deployment(const char *rev, char *id_out)
     info.application_name = "web";
     info.group_name = "prod";
     info.revision_id = rev;
-    info.config_name = W.in_place ? "CodeDeployDefault.OneAtATime" : "CodeDeployDefault.AllAtOnce";
+    info.config_name = W.config != NULL ? W.config
+                       : W.in_place     ? "CodeDeployDefault.OneAtATime"
+                                        : "CodeDeployDefault.AllAtOnce";
     info.creator = "user";
     info.auto_rollback_override = -1;
     info.type = W.in_place ? DEPLOY_TYPE_IN_PLACE : DEPLOY_TYPE_BLUE_GREEN;
@@ -843,7 +909,130 @@ in_place_failure_stops_the_rollout_and_redeploys_the_last_good(void **state)
     assert_int_equal(healthy_in("web"), NHOSTS);
 }
 
-static char watched_dep[STORE_ID_MAX];
+static const char *const in_place_group_short =
+    "{\"applicationName\":\"web\",\"deploymentGroupName\":\"prod\","
+    "\"deploymentConfigName\":\"CodeDeployDefault.HalfAtATime\","
+    "\"deploymentStyle\":{\"deploymentType\":\"IN_PLACE\","
+    "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
+    "\"onPremisesInstanceTagFilters\":[{\"Key\":\"app\",\"Value\":\"web\","
+    "\"Type\":\"KEY_AND_VALUE\"}],"
+    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
+    "\"healthCheck\":{\"timeout\":\"3s\"}}";
+
+static const char *const in_place_group_half =
+    "{\"applicationName\":\"web\",\"deploymentGroupName\":\"prod\","
+    "\"deploymentConfigName\":\"CodeDeployDefault.HalfAtATime\","
+    "\"deploymentStyle\":{\"deploymentType\":\"IN_PLACE\","
+    "\"deploymentOption\":\"WITH_TRAFFIC_CONTROL\"},"
+    "\"onPremisesInstanceTagFilters\":[{\"Key\":\"app\",\"Value\":\"web\","
+    "\"Type\":\"KEY_AND_VALUE\"}],"
+    "\"loadBalancerInfo\":{\"proxyAdmin\":\"@ADMIN@\",\"targetGroup\":\"web\"},"
+    "\"healthCheck\":{\"timeout\":\"20s\"}}";
+
+static enum deploy_instance_status
+instance_status(const char *dep, const char *name)
+{
+    struct deploy_instance_summaries s;
+    enum deploy_instance_status st;
+
+    assert_int_equal(store_target_get(W.srv.store, dep, name, &s), 0);
+    st = s.items[0].status;
+    deploy_info_instances_fini(&s);
+    return st;
+}
+
+static bool
+web_1_done_and_sick(void)
+{
+    return W.hosts[0].sick && instance_status(watched_dep, "web-1") == DEPLOY_INSTANCE_SUCCEEDED &&
+           healthy_in("web") == 2;
+}
+
+static void
+instance_status_is(const char *dep, const char *name, enum deploy_instance_status want)
+{
+    struct deploy_instance_summaries s;
+
+    assert_int_equal(store_target_get(W.srv.store, dep, name, &s), 0);
+    assert_int_equal(s.items[0].status, want);
+    deploy_info_instances_fini(&s);
+}
+
+/* HalfAtATime on three hosts: at least 2 serve. web-1 is deployed, then its target goes
+ * unhealthy: only web-2 and web-3 serve, so neither may be taken out. The deployment holds,
+ * then fails with HEALTH_CONSTRAINTS after healthCheck.timeout; web-2 and web-3 kept serving. */
+static void
+in_place_holds_a_start_below_the_minimum_then_fails(void **state)
+{
+    char d1[STORE_ID_MAX];
+    struct store_deployment d;
+    uint64_t t0;
+
+    (void)state;
+    world_init();
+    W.in_place = true;
+    W.config = "CodeDeployDefault.HalfAtATime";
+    add_host("web-1", "app", "web");
+    add_host("web-2", "app", "web");
+    add_host("web-3", "app", "web");
+    start_proxy();
+    create_group(in_place_group_short);
+    run_until(all_three_healthy, 20, "three healthy targets");
+    W.hosts[0].sicken = true;
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), d1);
+    snprintf(watched_dep, sizeof(watched_dep), "%s", d1);
+    t0 = uv_hrtime();
+    assert_int_equal(wait_final(d1, 30, &d), DEPLOY_FAILED);
+    assert_int_equal(d.info.error_code, DEPLOY_ERR_HEALTH_CONSTRAINTS);
+    assert_non_null(strstr(d.info.error_message, "minimum healthy hosts"));
+    store_deployment_fini(&d);
+    assert_true(uv_hrtime() - t0 >= 3000000000ull); /* held for healthCheck.timeout */
+    assert_true(W.hosts[0].sick);
+    instance_status_is(d1, "web-1", DEPLOY_INSTANCE_SUCCEEDED);
+    instance_status_is(d1, "web-2", DEPLOY_INSTANCE_SKIPPED);
+    instance_status_is(d1, "web-3", DEPLOY_INSTANCE_SKIPPED);
+    assert_int_equal(registered_in("web"), NHOSTS); /* nobody else was taken out */
+    assert_int_equal(healthy_in("web"), 2);
+}
+
+/* The same hold, but web-1 recovers within healthCheck.timeout: the deployment goes on, web-2
+ * and web-3 one at a time, and never more than one host is out of the group. */
+static void
+in_place_hold_ends_when_the_unhealthy_host_recovers(void **state)
+{
+    char d1[STORE_ID_MAX];
+    uint64_t t_sick;
+
+    (void)state;
+    world_init();
+    W.in_place = true;
+    W.config = "CodeDeployDefault.HalfAtATime";
+    add_host("web-1", "app", "web");
+    add_host("web-2", "app", "web");
+    add_host("web-3", "app", "web");
+    start_proxy();
+    create_group(in_place_group_half);
+    run_until(all_three_healthy, 20, "three healthy targets");
+    W.hosts[0].sicken = true;
+    assert_int_equal(orchestrator_start(&W.srv), 0);
+    create_deployment(new_revision("a"), d1);
+    snprintf(watched_dep, sizeof(watched_dep), "%s", d1);
+    run_until(web_1_done_and_sick, 20, "web-1 deployed, then unhealthy");
+    /* held: for a whole second neither web-2 nor web-3 is taken out */
+    t_sick = uv_hrtime();
+    while (uv_hrtime() - t_sick < 1000000000ull) {
+        uv_run(&W.loop, UV_RUN_ONCE);
+        assert_int_equal(instance_status(d1, "web-2"), DEPLOY_INSTANCE_PENDING);
+        assert_int_equal(instance_status(d1, "web-3"), DEPLOY_INSTANCE_PENDING);
+    }
+    W.max_out = 0;
+    assert_int_equal(http("POST", "/_control", "{\"health\": \"ok\"}", NULL, W.hosts[0].port), 200);
+    assert_int_equal(wait_final(d1, 30, NULL), DEPLOY_SUCCEEDED);
+    assert_int_equal(W.max_out, 1);
+    instance_status_is(d1, "web-2", DEPLOY_INSTANCE_SUCCEEDED);
+    instance_status_is(d1, "web-3", DEPLOY_INSTANCE_SUCCEEDED);
+}
 
 static bool
 in_termination_wait(void)
@@ -980,6 +1169,8 @@ main(void)
         cmocka_unit_test_teardown(in_place_one_at_a_time_keeps_the_others_serving, teardown),
         cmocka_unit_test_teardown(in_place_failure_stops_the_rollout_and_redeploys_the_last_good,
                                   teardown),
+        cmocka_unit_test_teardown(in_place_holds_a_start_below_the_minimum_then_fails, teardown),
+        cmocka_unit_test_teardown(in_place_hold_ends_when_the_unhealthy_host_recovers, teardown),
         cmocka_unit_test_teardown(unreadable_alarm_state_stops_the_deployment, teardown),
         cmocka_unit_test_teardown(first_release_goes_to_the_fleet_the_listener_does_not_serve,
                                   teardown),

@@ -334,6 +334,26 @@ a_failed_host_stops_new_starts(void **state)
 }
 
 static void
+a_serving_host_only_starts_above_the_minimum(void **state)
+{
+    struct deployment_mhh half = {DEPLOYMENT_MHH_FLEET_PERCENT, 50, 0};
+    size_t min = deployment_min_healthy(&half, 3); /* 2 of 3 */
+
+    (void)state;
+    /* all three serve: one may go */
+    assert_true(deployment_may_take_out(true, 3, min, 3));
+    /* one serving host already down (partition) and one in flight: the last two serving
+     * stay, but the one that serves nothing may start */
+    assert_false(deployment_may_take_out(true, 2, min, 3));
+    assert_true(deployment_may_take_out(false, 2, min, 3));
+    assert_false(deployment_may_take_out(true, 1, min, 3));
+    /* AllAtOnce: no minimum */
+    assert_true(deployment_may_take_out(true, 1, 0, 3));
+    /* a single host is always deployable */
+    assert_true(deployment_may_take_out(true, 1, 1, 1));
+}
+
+static void
 canary_holds_then_goes_to_100(void **state)
 {
     struct deployment_routing r = {DEPLOYMENT_ROUTING_CANARY, 10, 20000};
@@ -540,6 +560,7 @@ main(void)
         cmocka_unit_test(builtin_configs_and_minimum_healthy),
         cmocka_unit_test(one_at_a_time_never_has_two_hosts_in_flight),
         cmocka_unit_test(a_failed_host_stops_new_starts),
+        cmocka_unit_test(a_serving_host_only_starts_above_the_minimum),
         cmocka_unit_test(canary_holds_then_goes_to_100),
         cmocka_unit_test(linear_climbs_by_percentage_and_ends_at_100),
         cmocka_unit_test(error_ratio_alarm_fires_above_threshold_over_the_window),
