@@ -836,6 +836,60 @@ nginx_fronted(const struct supervisor_app_conf *c)
     return c->nginx_upstream != NULL && !c->has_listen && c->ports != 0;
 }
 
+/* True when some TCP connection on this host is established to local port <port>: read from
+ * /proc/net/tcp and tcp6 ("sl local rem st ...", hex ports, st 01 = ESTABLISHED). */
+static bool
+port_connected(uint32_t port)
+{
+    static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    char line[512];
+
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        FILE *fp = fopen(files[f], "re");
+        bool found = false;
+
+        if (fp == NULL)
+            continue;
+        while (!found && fgets(line, sizeof(line), fp) != NULL) {
+            char local[64], st[8];
+            unsigned int p;
+            const char *colon;
+
+            if (sscanf(line, " %*[^:]: %63s %*s %7s", local, st) != 2 || strcmp(st, "01") != 0)
+                continue;
+            colon = strrchr(local, ':');
+            found = colon != NULL && sscanf(colon + 1, "%x", &p) == 1 && p == port;
+        }
+        fclose(fp);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* Behind nginx, `nginx -s reload` returns before nginx's old workers are gone, and they still
+ * send requests to the old ports: with every old port gone they would answer 502. nginx keeps
+ * its upstream keep-alive connections until a worker exits, so the old workers are gone once
+ * nothing is connected to an old port any more. Waits for that, at most kill_timeout. */
+static bool
+old_ports_quiet(struct supervisor_app *app)
+{
+    uint64_t now = uv_now(app->wenv.loop);
+
+    if (app->op.settled || app->old_nports == 0)
+        return true;
+    if (app->op.settle_until == 0)
+        app->op.settle_until = now + app->conf->kill_timeout_ms;
+    for (uint32_t i = 0; i < app->old_nports && now < app->op.settle_until; i++) {
+        if (port_connected(app->old_ports + i)) {
+            uv_timer_start(&app->step, on_step, 50, 0);
+            return false;
+        }
+    }
+    app->op.settled = true;
+    return true;
+}
+
 /* Surge then drain, as in listen: mode: new workers come up on the new binding while the old
  * ones keep serving on theirs (the two never collide: set_conf checked). Behind nginx no old
  * worker drains before every new one is ready and the upstream points at the new ports. */
@@ -862,6 +916,8 @@ step_reload_rebind(struct supervisor_app *app)
             apply_reload_step(app, &s);
         return;
     }
+    if (nginx_fronted(app->conf) && !app->op.failed && !old_ports_quiet(app))
+        return;
     step_reload_listen(app);
 }
 
@@ -1059,6 +1115,8 @@ supervisor_app_set_conf(struct supervisor_app *app, const struct supervisor_app_
         }
         app->wenv.listen_fd = new_fd;
         app->rebind_pending = true;
+        app->old_ports = !old->has_listen ? old->ports : 0;
+        app->old_nports = !old->has_listen && old->ports != 0 ? old->instances : 0;
     }
     app->wenv.has_ids = ids.has_ids;
     app->wenv.uid = ids.uid;

@@ -67,18 +67,22 @@ struct supervisor_app {
     int old_listen_fd;   /* rebind from listen: the previous socket until the rollout is done */
     struct addr old_listen;
     uint32_t scale_from; /* SIGHUP changed instances: the count before, for the SCALE op */
+    uint32_t old_ports;  /* rebind from ports: the previous base and count */
+    uint32_t old_nports;
     struct {
         enum supervisor_app_op kind;
         uint32_t parallel;
         bool failed;
-        bool restart_stopped; /* RESTART: the stop half is done */
-        uint32_t next_slot;   /* ports-mode reload: next index to replace */
-        int nginx_busy;       /* ports-mode: an `nginx -s reload` in flight */
-        bool restored;        /* ports-mode: ports put back after a failure */
-        bool rebind;          /* RELOAD onto a new listen/ports binding: surge then drain */
-        bool upstream_done;   /* RELOAD rebind / SCALE with nginx: the upstream was switched */
-        bool drained;         /* SCALE down: the highest indexes were told to stop */
-        uint32_t scale_from;  /* SCALE: instances before */
+        bool restart_stopped;  /* RESTART: the stop half is done */
+        uint32_t next_slot;    /* ports-mode reload: next index to replace */
+        int nginx_busy;        /* ports-mode: an `nginx -s reload` in flight */
+        bool restored;         /* ports-mode: ports put back after a failure */
+        bool rebind;           /* RELOAD onto a new listen/ports binding: surge then drain */
+        bool upstream_done;    /* RELOAD rebind / SCALE with nginx: the upstream was switched */
+        bool settled;          /* RELOAD rebind with nginx: nothing is connected to old ports */
+        uint64_t settle_until; /* ... or this uv_now passed */
+        bool drained;          /* SCALE down: the highest indexes were told to stop */
+        uint32_t scale_from;   /* SCALE: instances before */
         struct supervisor_app_result result;
         supervisor_app_done_cb cb;
         void *arg;
