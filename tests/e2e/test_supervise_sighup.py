@@ -273,3 +273,49 @@ def test_sighup_adds_and_removes_apps(sv):
     assert r.returncode != 0
     assert sv.stop() == 0
     assert sv.leftover() == []
+
+
+def test_sighup_user_change_reloads_and_an_unknown_user_is_refused(sv):
+    import pwd
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch users")
+    nobody = pwd.getpwnam("nobody")
+    # workers (as nobody) must reach the notify socket: not inside pytest's 0700 tmp dir
+    shared = tempfile.mkdtemp(prefix="cutover-user-")
+    os.chmod(shared, 0o755)
+    try:
+        sv.control = os.path.join(shared, "ctl.sock")
+        sv.log_dir = os.path.join(shared, "logs")
+        port = free_port()
+        sv.write_conf(instances=2, listen=f"127.0.0.1:{port}")
+        sv.start()
+        before = sv.ready_pids()
+        sv.write_conf(instances=2, listen=f"127.0.0.1:{port}",
+                      extra="    user: no-such-user-cutover\n")
+        hup(sv)
+        wait_for(lambda: log_lines(sv, "no such user 'no-such-user-cutover'"), timeout=10,
+                 what="the refusal in the log")
+        assert sv.ready_pids() == before
+        sv.write_conf(instances=2, listen=f"127.0.0.1:{port}", extra="    user: nobody\n")
+        hup(sv)
+
+        def as_nobody():
+            pids = sv.ready_pids()
+            if len(pids) != 2 or set(pids) & set(before) or len(sv.status()) != 2:
+                return False
+            for pid in pids:
+                with open(f"/proc/{pid}/status") as f:
+                    uid = [l for l in f.read().splitlines() if l.startswith("Uid:")][0]
+                if set(map(int, uid.split()[1:])) != {nobody.pw_uid}:
+                    return False
+            return True
+
+        wait_for(as_nobody, timeout=20, what="workers reloaded as nobody")
+        assert os.stat(os.path.join(sv.log_dir, "web-0.out.log")).st_uid == nobody.pw_uid
+        assert "tag=v1" in body(port)
+        assert sv.stop() == 0
+        assert sv.leftover() == []
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
