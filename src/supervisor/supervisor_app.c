@@ -252,7 +252,8 @@ on_worker_event(struct worker *w, enum worker_event ev)
     case SUPERVISOR_APP_RESTART:
         if ((ev == WORKER_EV_EXITED || ev == WORKER_EV_ERRORED) && w->state != WORKER_READY &&
             w->generation == app->generation && !app->op.failed &&
-            (app->op.kind != SUPERVISOR_APP_RESTART || app->op.restart_stopped)) {
+            (app->op.kind != SUPERVISOR_APP_RESTART || app->op.restart_stopped) &&
+            (app->op.kind != SUPERVISOR_APP_SCALE || w->index >= app->op.scale_from)) {
             app->op.failed = true;
             describe_failure(app, w, "did not start");
         }
@@ -947,9 +948,11 @@ begin_scale(struct supervisor_app *app)
     }
 }
 
-/* Up: the new slots start, the op ends once every worker is ready (behind nginx: and their
- * ports are in the upstream). Down: behind nginx the upstream loses the highest ports first;
- * then the workers of the highest indexes drain (kill_signal, kill_timeout, SIGKILL). */
+/* Up: the new slots start, the op ends once they are ready (behind nginx: and their ports are
+ * in the upstream); a new slot that exits before it is ready fails it (it keeps restarting
+ * with backoff, as after `cutover apps start`). Down: behind nginx the upstream loses the highest
+ * ports first; then the workers of the highest indexes drain (kill_signal, kill_timeout, SIGKILL).
+ */
 static void
 step_scale(struct supervisor_app *app)
 {
@@ -963,8 +966,11 @@ step_scale(struct supervisor_app *app)
             finish_op(app, false);
             return;
         }
-        if (!all_current(app, WORKER_READY))
-            return;
+        for (size_t i = 0; i < app->nworkers; i++)
+            if (app->workers[i]->generation == app->generation &&
+                app->workers[i]->index >= app->op.scale_from &&
+                app->workers[i]->state != WORKER_READY)
+                return;
         if (nginx && !app->op.upstream_done) {
             app->op.upstream_done = true;
             nginx_update(app);
@@ -979,6 +985,10 @@ step_scale(struct supervisor_app *app)
         nginx_update(app);
         if (app->op.nginx_busy)
             return;
+    }
+    if (app->op.failed) { /* nginx was not reloaded: it may still send to those ports */
+        finish_op(app, false);
+        return;
     }
     if (!app->op.drained) {
         app->op.drained = true;
