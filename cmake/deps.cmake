@@ -21,22 +21,19 @@ target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 target_compile_options(llhttp PRIVATE -w)
 set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
-# sqlite (server), OpenSSL (TLS in common/http_server, SHA-256 in server and agent) and libacl
-# (agent) come from Debian's static archives: the linker copies in only the objects cutover
-# calls, so a role that never uses one (the supervisor, the proxy, every CLI command) does not
-# map a whole shared library at exec and pay its relocations, page faults and RSS. libarchive
-# and libcurl are loaded with dlopen() by their only users (agent/bundle.c,
-# common/http_fetch.c) instead: their static archives need libraries Debian ships shared only.
-# -DCUTOVER_STATIC_LIBS=OFF links the shared libraries instead (same code, bigger processes).
-option(CUTOVER_STATIC_LIBS "link sqlite, OpenSSL and libacl from their static archives" ON)
+# OpenSSL (TLS in common/http_server, SHA-256 in server and agent) and libacl (agent) come from
+# Debian's static archives: the linker copies in only the objects cutover calls, so a role that
+# never uses one (the supervisor, the proxy, every CLI command) does not map a whole shared
+# library at exec and pay its relocations, page faults and RSS. libsqlite3, libarchive and
+# libcurl are loaded with dlopen() by their only users (server/store.c, agent/bundle.c,
+# common/http_fetch.c) instead: each has one user and pulls in more libraries (libm; libxml2,
+# ICU, libstdc++...; GnuTLS, Kerberos...) that Debian ships shared only or that every other
+# role would map for nothing. -DCUTOVER_STATIC_LIBS=OFF links OpenSSL and libacl shared again.
+option(CUTOVER_STATIC_LIBS "link OpenSSL and libacl from their static archives" ON)
 if(CUTOVER_STATIC_LIBS)
-  find_library(SQLITE_STATIC_LIB NAMES libsqlite3.a REQUIRED)
   find_library(SSL_STATIC_LIB NAMES libssl.a REQUIRED)
   find_library(CRYPTO_STATIC_LIB NAMES libcrypto.a REQUIRED)
   find_library(ACL_STATIC_LIB NAMES libacl.a REQUIRED)
-  add_library(Static::SQLITE INTERFACE IMPORTED)
-  target_include_directories(Static::SQLITE SYSTEM INTERFACE ${SQLITE_INCLUDE_DIRS})
-  target_link_libraries(Static::SQLITE INTERFACE ${SQLITE_STATIC_LIB} m Threads::Threads ${CMAKE_DL_LIBS})
   add_library(Static::OPENSSL INTERFACE IMPORTED)
   target_include_directories(Static::OPENSSL SYSTEM INTERFACE ${OPENSSL_INCLUDE_DIRS})
   target_link_libraries(Static::OPENSSL INTERFACE ${SSL_STATIC_LIB} ${CRYPTO_STATIC_LIB}
@@ -44,13 +41,13 @@ if(CUTOVER_STATIC_LIBS)
   add_library(Static::ACL INTERFACE IMPORTED)
   target_link_libraries(Static::ACL INTERFACE ${ACL_STATIC_LIB})
 else()
-  add_library(Static::SQLITE INTERFACE IMPORTED)
-  target_link_libraries(Static::SQLITE INTERFACE PkgConfig::SQLITE)
   add_library(Static::OPENSSL INTERFACE IMPORTED)
   target_link_libraries(Static::OPENSSL INTERFACE PkgConfig::OPENSSL)
   add_library(Static::ACL INTERFACE IMPORTED)
   target_link_libraries(Static::ACL INTERFACE acl)
 endif()
-# libarchive: headers only (agent/bundle.c dlopens libarchive.so.13).
+# Headers only: the libraries themselves are dlopened (see above).
 add_library(Headers::LIBARCHIVE INTERFACE IMPORTED)
 target_include_directories(Headers::LIBARCHIVE SYSTEM INTERFACE ${LIBARCHIVE_INCLUDE_DIRS})
+add_library(Headers::SQLITE INTERFACE IMPORTED)
+target_include_directories(Headers::SQLITE SYSTEM INTERFACE ${SQLITE_INCLUDE_DIRS})
