@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory and exec cost of each cutover role, next to PM2's daemon, in one run.
 #
-#   CUTOVER_BIN=build/cutover bench/rss.sh [--no-pm2]
+#   CUTOVER_BIN=build/cutover [BEFORE_BIN=old/cutover] bench/rss.sh [--no-pm2]
 #
 # Prints: binary size and DT_NEEDED libraries; `cutover version` exec time (mean of 300 execs,
 # with /bin/true as the floor of the same loop); VmRSS (from /proc/PID/status, i.e. RSS, not
@@ -9,7 +9,9 @@
 # ready: {http: /health}), of an idle `cutover proxy`, of `cutover server` and of a registered
 # `cutover agent` polling it; the largest RSS contributors of the supervisor (from smaps); and
 # PM2's daemon ("God Daemon") RSS with one worker of examples/apps/drain_app.js (PM2 from npm,
-# installed into a temp dir that is deleted afterwards). Loopback only.
+# installed into a temp dir that is deleted afterwards). With BEFORE_BIN, also `cutover version`
+# exec time of both binaries interleaved (7 rounds of 100 execs each, medians), which cancels
+# most of the background load of a shared machine. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -51,6 +53,25 @@ exec_us() { # command...: mean wall time of 300 sequential execs, µs
 exec_us "$BIN" version >/dev/null # warm the page cache
 VERSION_US=$(exec_us "$BIN" version)
 TRUE_US=$(exec_us /bin/true)
+exec_round() { # binary: mean µs of 100 execs
+    local t0 t1
+    t0=$(date +%s%N)
+    for _ in $(seq 1 100); do "$@" >/dev/null; done
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 100 / 1000))
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+if [ -n "${BEFORE_BIN:-}" ]; then
+    A=(); B=(); T=()
+    for _ in 1 2 3 4 5 6 7; do
+        B+=("$(exec_round "$BEFORE_BIN" version)")
+        A+=("$(exec_round "$BIN" version)")
+        T+=("$(exec_round /bin/true)")
+    done
+    CMP_BEFORE=$(printf '%s\n' "${B[@]}" | median)
+    CMP_AFTER=$(printf '%s\n' "${A[@]}" | median)
+    CMP_TRUE=$(printf '%s\n' "${T[@]}" | median)
+fi
 
 # ---- supervise, one worker ----------------------------------------------------------------
 SV_PORT=$(free_port)
@@ -136,3 +157,8 @@ printf '%-40s %10s %10s\n' "server, 1 agent: RSS KiB" "$SRV_RSS" "-"
 printf '%-40s %10s %10s\n' "agent, registered: RSS KiB" "$AG_RSS" "-"
 printf '%-40s %10s %10s\n' "PM2 daemon, 1 worker: RSS KiB" "$PM2_RSS" "1.000"
 echo "supervise RSS by mapping: $SV_TOP"
+if [ -n "${BEFORE_BIN:-}" ]; then
+    echo "interleaved exec µs (median of 7 x 100): $BEFORE_BIN version $CMP_BEFORE;" \
+         "$BIN version $CMP_AFTER; /bin/true $CMP_TRUE;" \
+         "after/before $(awk -v a="$CMP_AFTER" -v b="$CMP_BEFORE" 'BEGIN {printf "%.2f", a / b}')"
+fi
