@@ -9,7 +9,7 @@
 # (DRAIN=typical: server.close()) and for a slow-booting app (BOOT_DELAY_MS=5000, gentle drain);
 # time per reload; daemon RSS; CLI round trip (median of 20 status calls).
 # PM2 comes from npm, installed into a temp dir that is deleted afterwards (never committed).
-# Needs: node, npm, wrk, a release build (built here if missing: build/cutover).
+# Needs: node, npm, wrk, a release build ($CUTOVER_BIN, else build/cutover, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,8 +33,12 @@ since() { echo "$(now) - $1" | bc -l; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 wait_port() { for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$1/" >/dev/null && return 0; sleep 0.05; done; return 1; }
 
-[ -x build/cutover ] || { cmake --preset release >/dev/null && cmake --build --preset release -j"$(nproc)" >/dev/null; }
-CUTOVER=$ROOT/build/cutover
+if [ -n "${CUTOVER_BIN:-}" ]; then
+    CUTOVER=$(realpath "$CUTOVER_BIN")
+else
+    [ -x build/cutover ] || { cmake --preset release >/dev/null && cmake --build --preset release -j"$(nproc)" >/dev/null; }
+    CUTOVER=$ROOT/build/cutover
+fi
 echo "installing pm2 into $TMP/npm (not committed) ..." >&2
 npm install --silent --no-audit --no-fund --prefix "$TMP/npm" pm2 >/dev/null 2>&1
 PM2=$TMP/npm/node_modules/.bin/pm2

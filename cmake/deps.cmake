@@ -20,3 +20,34 @@ add_library(llhttp STATIC ${LLHTTP_SRC_DIR}/api.c ${LLHTTP_SRC_DIR}/http.c ${LLH
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 target_compile_options(llhttp PRIVATE -w)
 set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+# OpenSSL (TLS in common/http_server, SHA-256 in server and agent) and libacl (agent) come from
+# Debian's static archives: the linker copies in only the objects cutover calls, so a role that
+# never uses one (the supervisor, the proxy, every CLI command) does not map a whole shared
+# library at exec and pay its relocations, page faults and RSS. libsqlite3, libarchive and
+# libcurl are loaded with dlopen() by their only users (server/store.c, agent/bundle.c,
+# common/http_fetch.c) instead: each has one user and pulls in more libraries (libm; libxml2,
+# ICU, libstdc++...; GnuTLS, Kerberos...) that Debian ships shared only or that every other
+# role would map for nothing. -DCUTOVER_STATIC_LIBS=OFF links OpenSSL and libacl shared again.
+option(CUTOVER_STATIC_LIBS "link OpenSSL and libacl from their static archives" ON)
+if(CUTOVER_STATIC_LIBS)
+  find_library(SSL_STATIC_LIB NAMES libssl.a REQUIRED)
+  find_library(CRYPTO_STATIC_LIB NAMES libcrypto.a REQUIRED)
+  find_library(ACL_STATIC_LIB NAMES libacl.a REQUIRED)
+  add_library(Static::OPENSSL INTERFACE IMPORTED)
+  target_include_directories(Static::OPENSSL SYSTEM INTERFACE ${OPENSSL_INCLUDE_DIRS})
+  target_link_libraries(Static::OPENSSL INTERFACE ${SSL_STATIC_LIB} ${CRYPTO_STATIC_LIB}
+                        Threads::Threads ${CMAKE_DL_LIBS})
+  add_library(Static::ACL INTERFACE IMPORTED)
+  target_link_libraries(Static::ACL INTERFACE ${ACL_STATIC_LIB})
+else()
+  add_library(Static::OPENSSL INTERFACE IMPORTED)
+  target_link_libraries(Static::OPENSSL INTERFACE PkgConfig::OPENSSL)
+  add_library(Static::ACL INTERFACE IMPORTED)
+  target_link_libraries(Static::ACL INTERFACE acl)
+endif()
+# Headers only: the libraries themselves are dlopened (see above).
+add_library(Headers::LIBARCHIVE INTERFACE IMPORTED)
+target_include_directories(Headers::LIBARCHIVE SYSTEM INTERFACE ${LIBARCHIVE_INCLUDE_DIRS})
+add_library(Headers::SQLITE INTERFACE IMPORTED)
+target_include_directories(Headers::SQLITE SYSTEM INTERFACE ${SQLITE_INCLUDE_DIRS})

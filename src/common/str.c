@@ -72,6 +72,16 @@ parse_decimal(const char *s, double *out, const char **end)
     return 0;
 }
 
+/* llround() for a finite x in [0, 2^64): without libm, which no other part of cutover needs
+ * (every process would map it at exec for these two calls). */
+static uint64_t
+round_half_up(double x)
+{
+    uint64_t r = (uint64_t)x;
+
+    return x - (double)r >= 0.5 ? r + 1 : r;
+}
+
 int
 str_parse_duration_ms(const char *s, uint64_t *out_ms)
 {
@@ -90,7 +100,7 @@ str_parse_duration_ms(const char *s, uint64_t *out_ms)
             double ms = v * units[i].ms;
             if (ms > 1e15)
                 return -ERANGE;
-            *out_ms = (uint64_t)llround(ms);
+            *out_ms = round_half_up(ms);
             return 0;
         }
     }
@@ -134,7 +144,7 @@ str_parse_size(const char *s, uint64_t *out_bytes)
         return -EINVAL;
     if (v * mult > 9e18)
         return -ERANGE;
-    *out_bytes = (uint64_t)llround(v * mult);
+    *out_bytes = round_half_up(v * mult);
     return 0;
 }
 

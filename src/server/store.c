@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "common/arena.h"
@@ -21,6 +23,82 @@
 #include "common/str.h"
 #include "server/deployment.h"
 #include "server/migrate.h"
+
+/* libsqlite3 is loaded with dlopen() when the server opens its store instead of being linked:
+ * only `cutover server` uses it, and linking it (it needs libm for its SQL math functions) made
+ * every other role (the supervisor, the proxy, each CLI command) map both at exec. */
+#define STORE_LIBSQLITE "libsqlite3.so.0"
+
+static struct {
+    int (*bind_int)(sqlite3_stmt *s, int i, int v);
+    int (*bind_int64)(sqlite3_stmt *s, int i, sqlite3_int64 v);
+    int (*bind_null)(sqlite3_stmt *s, int i);
+    int (*bind_text)(sqlite3_stmt *s, int i, const char *v, int n, void (*d)(void *));
+    int (*busy_timeout)(sqlite3 *db, int ms);
+    int (*changes)(sqlite3 *db);
+    int (*close_db)(sqlite3 *db);
+    int (*column_int)(sqlite3_stmt *s, int i);
+    sqlite3_int64 (*column_int64)(sqlite3_stmt *s, int i);
+    const unsigned char *(*column_text)(sqlite3_stmt *s, int i);
+    const char *(*errmsg)(sqlite3 *db);
+    int (*exec)(sqlite3 *db, const char *sql, int (*cb)(void *, int, char **, char **), void *arg,
+                char **errmsg);
+    int (*extended_errcode)(sqlite3 *db);
+    int (*extended_result_codes)(sqlite3 *db, int on);
+    int (*finalize)(sqlite3_stmt *s);
+    void (*free_mem)(void *p);
+    int (*open_v2)(const char *path, sqlite3 **db, int flags, const char *vfs);
+    int (*prepare_v2)(sqlite3 *db, const char *sql, int n, sqlite3_stmt **s, const char **tail);
+    const char *(*sql)(sqlite3_stmt *s);
+    int (*step)(sqlite3_stmt *s);
+    char why[256]; /* why the load failed; empty once loaded */
+} sq;
+
+static pthread_once_t sq_once = PTHREAD_ONCE_INIT;
+
+static void
+load_sqlite(void)
+{
+    /* POSIX: function pointers round-trip through dlsym's void *. */
+    const struct {
+        const char *name;
+        void **slot;
+    } syms[] = {
+        {"sqlite3_bind_int", (void **)&sq.bind_int},
+        {"sqlite3_bind_int64", (void **)&sq.bind_int64},
+        {"sqlite3_bind_null", (void **)&sq.bind_null},
+        {"sqlite3_bind_text", (void **)&sq.bind_text},
+        {"sqlite3_busy_timeout", (void **)&sq.busy_timeout},
+        {"sqlite3_changes", (void **)&sq.changes},
+        {"sqlite3_close", (void **)&sq.close_db},
+        {"sqlite3_column_int", (void **)&sq.column_int},
+        {"sqlite3_column_int64", (void **)&sq.column_int64},
+        {"sqlite3_column_text", (void **)&sq.column_text},
+        {"sqlite3_errmsg", (void **)&sq.errmsg},
+        {"sqlite3_exec", (void **)&sq.exec},
+        {"sqlite3_extended_errcode", (void **)&sq.extended_errcode},
+        {"sqlite3_extended_result_codes", (void **)&sq.extended_result_codes},
+        {"sqlite3_finalize", (void **)&sq.finalize},
+        {"sqlite3_free", (void **)&sq.free_mem},
+        {"sqlite3_open_v2", (void **)&sq.open_v2},
+        {"sqlite3_prepare_v2", (void **)&sq.prepare_v2},
+        {"sqlite3_sql", (void **)&sq.sql},
+        {"sqlite3_step", (void **)&sq.step},
+    };
+    void *h = dlopen(STORE_LIBSQLITE, RTLD_NOW | RTLD_LOCAL);
+
+    if (h == NULL) {
+        const char *why = dlerror();
+        snprintf(sq.why, sizeof(sq.why), "%s", why ? why : STORE_LIBSQLITE ": cannot load");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        if ((*syms[i].slot = dlsym(h, syms[i].name)) == NULL) {
+            snprintf(sq.why, sizeof(sq.why), "%s: no %s", STORE_LIBSQLITE, syms[i].name);
+            return;
+        }
+    }
+}
 
 /* protocol/deploy.h and server/deployment.h number these the same way (deploy.h says so). */
 _Static_assert((int)DEPLOY_STOPPED == (int)DEPLOYMENT_STOPPED, "status numbering");
@@ -41,7 +119,7 @@ struct store {
 static int
 map_rc(struct store *st, int rc, const char *sql)
 {
-    int ext = sqlite3_extended_errcode(st->db);
+    int ext = sq.extended_errcode(st->db);
 
     if (rc == SQLITE_DONE || rc == SQLITE_OK || rc == SQLITE_ROW)
         return 0;
@@ -49,7 +127,7 @@ map_rc(struct store *st, int rc, const char *sql)
         return -EEXIST;
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY || ext == SQLITE_CONSTRAINT_NOTNULL)
         return -EINVAL;
-    log_error("store: %.60s: %s", sql, sqlite3_errmsg(st->db));
+    log_error("store: %.60s: %s", sql, sq.errmsg(st->db));
     return -EIO;
 }
 
@@ -62,8 +140,8 @@ prep(struct store *st, const char *sql, const char *fmt, ...)
     va_list ap;
     int i = 1;
 
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        log_error("store: prepare %.60s: %s", sql, sqlite3_errmsg(st->db));
+    if (sq.prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        log_error("store: prepare %.60s: %s", sql, sq.errmsg(st->db));
         return NULL;
     }
     va_start(ap, fmt);
@@ -73,16 +151,16 @@ prep(struct store *st, const char *sql, const char *fmt, ...)
             const char *v = va_arg(ap, const char *);
 
             if (v != NULL)
-                sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+                sq.bind_text(s, i, v, -1, SQLITE_TRANSIENT);
             else
-                sqlite3_bind_null(s, i);
+                sq.bind_null(s, i);
             break;
         }
         case 'i':
-            sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+            sq.bind_int64(s, i, va_arg(ap, int64_t));
             break;
         case 'd':
-            sqlite3_bind_int(s, i, va_arg(ap, int));
+            sq.bind_int(s, i, va_arg(ap, int));
             break;
         default:
             ASSERT(!"bad bind format");
@@ -100,15 +178,15 @@ run(struct store *st, sqlite3_stmt *s)
 
     if (s == NULL)
         return -EIO;
-    rc = map_rc(st, sqlite3_step(s), sqlite3_sql(s));
-    sqlite3_finalize(s);
+    rc = map_rc(st, sq.step(s), sq.sql(s));
+    sq.finalize(s);
     return rc;
 }
 
 static const char *
 col_str(struct arena *a, sqlite3_stmt *s, int i)
 {
-    const unsigned char *v = sqlite3_column_text(s, i);
+    const unsigned char *v = sq.column_text(s, i);
 
     return v != NULL ? arena_strdup(a, (const char *)v) : NULL;
 }
@@ -118,10 +196,10 @@ exec_script(struct store *st, const char *sql, struct err *err)
 {
     char *msg = NULL;
 
-    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = err_set(err, -EIO, "%s", msg != NULL ? msg : sqlite3_errmsg(st->db));
+    if (sq.exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = err_set(err, -EIO, "%s", msg != NULL ? msg : sq.errmsg(st->db));
 
-        sqlite3_free(msg);
+        sq.free_mem(msg);
         return rc;
     }
     return 0;
@@ -151,7 +229,7 @@ store_begin(struct store *st)
         snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE");
     else
         snprintf(sql, sizeof(sql), "SAVEPOINT s%d", st->depth);
-    rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    rc = sq.exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return map_rc(st, rc, sql);
     st->depth++;
@@ -170,11 +248,11 @@ store_commit(struct store *st)
         snprintf(sql, sizeof(sql), "COMMIT");
     else
         snprintf(sql, sizeof(sql), "RELEASE s%d", st->depth);
-    rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    rc = sq.exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         rc = map_rc(st, rc, sql);
         if (st->depth == 0)
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            sq.exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
     return 0;
@@ -191,7 +269,7 @@ store_rollback(struct store *st)
         snprintf(sql, sizeof(sql), "ROLLBACK");
     else
         snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->depth, st->depth);
-    sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    sq.exec(st->db, sql, NULL, NULL, NULL);
 }
 
 /* Ends a transaction begun with store_begin: commit when rc == 0, else roll back. */
@@ -219,9 +297,9 @@ schema_version(struct store *st, int *out)
         return rc;
     if ((s = prep(st, "SELECT max(version) FROM schema_version", "")) == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        *out = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
+    if (sq.step(s) == SQLITE_ROW)
+        *out = sq.column_int(s, 0);
+    sq.finalize(s);
     return 0;
 }
 
@@ -252,16 +330,20 @@ migrate_to_latest(struct store *st, struct err *err)
 int
 store_open(struct store **out, const char *path, struct err *err)
 {
-    struct store *st = mem_calloc(1, sizeof(*st));
+    struct store *st;
     int rc;
 
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        rc = err_set(err, -EIO, "%s: %s", path, sqlite3_errmsg(st->db));
+    pthread_once(&sq_once, load_sqlite);
+    if (sq.why[0] != '\0')
+        return err_set(err, -ENOSYS, "%s (install libsqlite3-0)", sq.why);
+    st = mem_calloc(1, sizeof(*st));
+
+    if (sq.open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        rc = err_set(err, -EIO, "%s: %s", path, sq.errmsg(st->db));
         goto fail;
     }
-    sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, 5000);
+    sq.extended_result_codes(st->db, 1);
+    sq.busy_timeout(st->db, 5000);
     /* WAL + synchronous=NORMAL: a commit survives a kill -9 of this process (it is in the WAL
      * in the page cache); only a power loss can take the last commits. */
     if ((rc = exec_script(st,
@@ -280,7 +362,7 @@ fail:
         str_copy(msg, err->msg, sizeof(msg));
         err_set(err, rc, "%.200s: %.300s", path, msg);
     }
-    sqlite3_close(st->db);
+    sq.close_db(st->db);
     free(st);
     return rc;
 }
@@ -290,7 +372,7 @@ store_close(struct store *st)
 {
     if (st == NULL)
         return;
-    sqlite3_close(st->db);
+    sq.close_db(st->db);
     free(st);
 }
 
@@ -332,13 +414,13 @@ collect_names(struct store *st, sqlite3_stmt *s, struct store_names *out)
     if (s == NULL)
         return -EIO;
     names = mem_calloc(cap, sizeof(*names));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         if (out->n + 1 >= cap)
             names = mem_realloc(names, (cap *= 2) * sizeof(*names));
         names[out->n++] = col_str(&out->arena, s, 0);
     }
-    rc = map_rc(st, rc, sqlite3_sql(s));
-    sqlite3_finalize(s);
+    rc = map_rc(st, rc, sq.sql(s));
+    sq.finalize(s);
     out->names = arena_memdup(&out->arena, names, (out->n + 1) * sizeof(*names));
     free(names);
     return rc;
@@ -361,8 +443,8 @@ store_application_exists(struct store *st, const char *name)
 
     if (s == NULL)
         return -EIO;
-    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : -ENOENT;
-    sqlite3_finalize(s);
+    rc = sq.step(s) == SQLITE_ROW ? 0 : -ENOENT;
+    sq.finalize(s);
     return rc;
 }
 
@@ -420,7 +502,7 @@ store_group_update(struct store *st, const struct deploy_group *g, const char *j
                           "sssiss", json, deploy_type_name(g->type), g->config_name,
                           deploy_time_now_ms(), g->application_name, g->name));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -436,9 +518,9 @@ group_last_good(struct store *st, struct store_group *out, const char *app, cons
 
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW)
+    if (sq.step(s) == SQLITE_ROW)
         out->last_good_revision_id = col_str(&out->arena, s, 0);
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return 0;
 }
 
@@ -456,17 +538,17 @@ store_group_get(struct store *st, const char *app, const char *name, struct stor
     arena_init(&out->arena, 1024);
     if (s == NULL)
         return -EIO;
-    if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+    if ((rc = sq.step(s)) != SQLITE_ROW) {
         rc = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc, "group get");
-        sqlite3_finalize(s);
+        sq.finalize(s);
         return rc;
     }
     out->id = col_str(&out->arena, s, 0);
     out->json = col_str(&out->arena, s, 1);
-    out->serving_fleet = sqlite3_column_int(s, 2);
-    out->create_ms = sqlite3_column_int64(s, 3);
-    out->update_ms = sqlite3_column_int64(s, 4);
-    sqlite3_finalize(s);
+    out->serving_fleet = sq.column_int(s, 2);
+    out->create_ms = sq.column_int64(s, 3);
+    out->update_ms = sq.column_int64(s, 4);
+    sq.finalize(s);
     if ((rc = deploy_group_parse(out->json, strlen(out->json), "stored group", &out->group,
                                  &err)) != 0) {
         log_error("store: group %s/%s: %s", app, name, err.msg);
@@ -493,7 +575,7 @@ store_group_set_serving_fleet(struct store *st, const char *app, const char *nam
                           "AND name = ?",
                           "dss", fleet, app, name));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -521,16 +603,16 @@ store_config_get(struct store *st, const char *name, struct deploy_config *out)
     arena_init(&out->arena, 256);
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    if (sq.step(s) == SQLITE_ROW) {
         out->name = col_str(&out->arena, s, 0);
-        (void)deploy_min_healthy_type_parse((const char *)sqlite3_column_text(s, 1),
+        (void)deploy_min_healthy_type_parse((const char *)sq.column_text(s, 1),
                                             &out->min_healthy_type);
-        out->min_healthy_value = (uint32_t)sqlite3_column_int(s, 2);
+        out->min_healthy_value = (uint32_t)sq.column_int(s, 2);
         rc = 0;
     } else {
         rc = -ENOENT;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -569,7 +651,7 @@ read_tags(struct store *st, struct arena *a, struct deploy_onprem *o)
     if (s == NULL)
         return -EIO;
     o->tags = arena_calloc(a, cap, sizeof(*o->tags));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         if (o->ntags + 1 >= cap) {
             struct deploy_tag *more = arena_calloc(a, cap * 2, sizeof(*more));
 
@@ -582,7 +664,7 @@ read_tags(struct store *st, struct arena *a, struct deploy_onprem *o)
         o->ntags++;
     }
     rc = map_rc(st, rc, "tags");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -597,7 +679,7 @@ read_instances(struct store *st, sqlite3_stmt *s, struct deploy_onprem_list *out
     if (s == NULL)
         return -EIO;
     out->items = arena_calloc(&out->arena, cap, sizeof(*out->items));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         struct deploy_onprem *o;
 
         out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
@@ -605,11 +687,11 @@ read_instances(struct store *st, sqlite3_stmt *s, struct deploy_onprem_list *out
         o->name = col_str(&out->arena, s, 0);
         o->target = col_str(&out->arena, s, 1);
         o->agent_version = col_str(&out->arena, s, 2);
-        o->register_ms = sqlite3_column_int64(s, 3);
-        o->last_heartbeat_ms = sqlite3_column_int64(s, 4);
+        o->register_ms = sq.column_int64(s, 3);
+        o->last_heartbeat_ms = sq.column_int64(s, 4);
     }
     rc = map_rc(st, rc, "instances");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     for (size_t i = 0; rc == 0 && i < out->n; i++)
         rc = read_tags(st, &out->arena, &out->items[i]);
     return rc;
@@ -642,11 +724,11 @@ store_instance_find_by_token(struct store *st, const char *token_hash, char *nam
 
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        str_copy(name_out, (const char *)sqlite3_column_text(s, 0), size);
+    if (sq.step(s) == SQLITE_ROW) {
+        str_copy(name_out, (const char *)sq.column_text(s, 0), size);
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -658,7 +740,7 @@ store_instance_heartbeat(struct store *st, const char *name, const char *running
                           "name = ?",
                           "iss", deploy_time_now_ms(), running_command_id, name));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -672,15 +754,15 @@ store_instance_last_heartbeat(struct store *st, const char *name, int64_t *at_ms
 
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        const unsigned char *cmd = sqlite3_column_text(s, 1);
+    if (sq.step(s) == SQLITE_ROW) {
+        const unsigned char *cmd = sq.column_text(s, 1);
 
-        *at_ms = sqlite3_column_int64(s, 0);
+        *at_ms = sq.column_int64(s, 0);
         if (cmd_out != NULL)
             str_copy(cmd_out, cmd != NULL ? (const char *)cmd : "", STORE_ID_MAX);
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -709,16 +791,16 @@ store_revision_get(struct store *st, const char *revision_id, struct deploy_revi
     arena_init(&out->arena, 512);
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    if (sq.step(s) == SQLITE_ROW) {
         out->revision_id = col_str(&out->arena, s, 0);
         out->application_name = col_str(&out->arena, s, 1);
         out->sha256 = col_str(&out->arena, s, 2);
         out->bundle_type = col_str(&out->arena, s, 3);
-        out->size = (uint64_t)sqlite3_column_int64(s, 4);
-        out->register_ms = sqlite3_column_int64(s, 5);
+        out->size = (uint64_t)sq.column_int64(s, 4);
+        out->register_ms = sq.column_int64(s, 5);
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -741,22 +823,22 @@ read_deployment(struct arena *a, sqlite3_stmt *s, struct store_deployment *d)
     i->group_name = col_str(a, s, 2);
     i->revision_id = col_str(a, s, 3);
     i->config_name = col_str(a, s, 4);
-    (void)deploy_status_parse((const char *)sqlite3_column_text(s, 5), &i->status);
-    (void)deploy_error_code_parse((const char *)sqlite3_column_text(s, 6), &i->error_code);
+    (void)deploy_status_parse((const char *)sq.column_text(s, 5), &i->status);
+    (void)deploy_error_code_parse((const char *)sq.column_text(s, 6), &i->error_code);
     i->error_message = col_str(a, s, 7);
     i->creator = col_str(a, s, 8);
     i->description = col_str(a, s, 9);
     i->rollback_deployment_id = col_str(a, s, 10);
     i->rollback_triggering_deployment_id = col_str(a, s, 11);
     i->rollback_message = col_str(a, s, 12);
-    (void)deploy_type_parse((const char *)sqlite3_column_text(s, 13), &i->type);
-    (void)deploy_option_parse((const char *)sqlite3_column_text(s, 14), &i->option);
-    (void)deploy_file_exists_parse((const char *)sqlite3_column_text(s, 15), &i->file_exists);
-    i->ignore_application_stop_failures = sqlite3_column_int(s, 16) != 0;
-    i->auto_rollback_override = sqlite3_column_int(s, 17);
-    i->create_ms = sqlite3_column_int64(s, 18);
-    i->start_ms = sqlite3_column_int64(s, 19);
-    i->complete_ms = sqlite3_column_int64(s, 20);
+    (void)deploy_type_parse((const char *)sq.column_text(s, 13), &i->type);
+    (void)deploy_option_parse((const char *)sq.column_text(s, 14), &i->option);
+    (void)deploy_file_exists_parse((const char *)sq.column_text(s, 15), &i->file_exists);
+    i->ignore_application_stop_failures = sq.column_int(s, 16) != 0;
+    i->auto_rollback_override = sq.column_int(s, 17);
+    i->create_ms = sq.column_int64(s, 18);
+    i->start_ms = sq.column_int64(s, 19);
+    i->complete_ms = sq.column_int64(s, 20);
     d->step = col_str(a, s, 21);
     i->progress_json = d->step;
 }
@@ -780,12 +862,12 @@ active_in_group(struct store *st, const char *app, const char *group, char *acti
 
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    if (sq.step(s) == SQLITE_ROW) {
         if (active_out != NULL)
-            str_copy(active_out, (const char *)sqlite3_column_text(s, 0), STORE_ID_MAX);
+            str_copy(active_out, (const char *)sq.column_text(s, 0), STORE_ID_MAX);
         rc = -EBUSY;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -827,11 +909,11 @@ store_deployment_get(struct store *st, const char *id, struct store_deployment *
     arena_init(&out->info.arena, 2048);
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    if (sq.step(s) == SQLITE_ROW) {
         read_deployment(&out->info.arena, s, out);
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     if (rc == 0)
         rc = store_target_overview(st, id, &out->info.overview);
     return rc;
@@ -849,7 +931,7 @@ store_deployment_update(struct store *st, const struct deploy_info *i)
                  i->error_message, i->start_ms, i->complete_ms, i->rollback_deployment_id,
                  i->rollback_triggering_deployment_id, i->rollback_message, i->deployment_id));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -859,7 +941,7 @@ store_deployment_set_step(struct store *st, const char *id, const char *step_jso
 {
     int rc = run(st, prep(st, "UPDATE deployments SET step = ? WHERE id = ?", "ss", step_json, id));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -882,12 +964,12 @@ read_deployments(struct store *st, sqlite3_stmt *s, struct store_deployment_list
     if (s == NULL)
         return -EIO;
     out->items = arena_calloc(&out->arena, cap, sizeof(*out->items));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         read_deployment(&out->arena, s, &out->items[out->n++]);
     }
     rc = map_rc(st, rc, "deployments");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     for (size_t i = 0; rc == 0 && i < out->n; i++)
         rc = store_target_overview(st, out->items[i].info.deployment_id,
                                    &out->items[i].info.overview);
@@ -934,11 +1016,11 @@ store_deployment_last_succeeded(struct store *st, const char *app, const char *g
     arena_init(&out->info.arena, 2048);
     if (s == NULL)
         return -EIO;
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    if (sq.step(s) == SQLITE_ROW) {
         read_deployment(&out->info.arena, s, out);
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -965,7 +1047,7 @@ store_target_set_status(struct store *st, const char *deployment_id, const char 
                           "siss", deploy_instance_status_name(status), deploy_time_now_ms(),
                           deployment_id, instance));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }
@@ -984,7 +1066,7 @@ read_events(struct store *st, struct arena *a, struct deploy_instance_summary *s
     if (s == NULL)
         return -EIO;
     sum->events = arena_calloc(a, cap, sizeof(*sum->events));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         struct deploy_event *ev;
 
         if (sum->nevents + 1 >= cap) {
@@ -996,18 +1078,18 @@ read_events(struct store *st, struct arena *a, struct deploy_instance_summary *s
         }
         ev = &sum->events[sum->nevents++];
         ev->name = col_str(a, s, 0);
-        if (deploy_event_status_parse((const char *)sqlite3_column_text(s, 1), &ev->status) != 0)
+        if (deploy_event_status_parse((const char *)sq.column_text(s, 1), &ev->status) != 0)
             ev->status = DEPLOY_EVENT_UNKNOWN;
-        ev->start_ms = sqlite3_column_int64(s, 2);
-        ev->end_ms = sqlite3_column_int64(s, 3);
+        ev->start_ms = sq.column_int64(s, 2);
+        ev->end_ms = sq.column_int64(s, 3);
         ev->diag.error_code = col_str(a, s, 4);
         ev->diag.script_name = col_str(a, s, 5);
         ev->diag.message = col_str(a, s, 6);
         ev->diag.log_tail = col_str(a, s, 7);
-        ev->diag.exit_code = sqlite3_column_int(s, 8);
+        ev->diag.exit_code = sq.column_int(s, 8);
     }
     rc = map_rc(st, rc, "events");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -1022,22 +1104,21 @@ read_targets(struct store *st, sqlite3_stmt *s, struct deploy_instance_summaries
     if (s == NULL)
         return -EIO;
     out->items = arena_calloc(&out->arena, cap, sizeof(*out->items));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         struct deploy_instance_summary *sum;
 
         out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
         sum = &out->items[out->n++];
         sum->deployment_id = col_str(&out->arena, s, 0);
         sum->instance_id = col_str(&out->arena, s, 1);
-        if (deploy_instance_status_parse((const char *)sqlite3_column_text(s, 2), &sum->status))
+        if (deploy_instance_status_parse((const char *)sq.column_text(s, 2), &sum->status))
             sum->status = DEPLOY_INSTANCE_UNKNOWN;
-        (void)deploy_instance_type_parse((const char *)sqlite3_column_text(s, 3),
-                                         &sum->instance_type);
-        sum->last_updated_ms = sqlite3_column_int64(s, 4);
+        (void)deploy_instance_type_parse((const char *)sq.column_text(s, 3), &sum->instance_type);
+        sum->last_updated_ms = sq.column_int64(s, 4);
         sum->target = col_str(&out->arena, s, 5);
     }
     rc = map_rc(st, rc, "targets");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     for (size_t i = 0; rc == 0 && i < out->n; i++)
         rc = read_events(st, &out->arena, &out->items[i]);
     return rc;
@@ -1083,11 +1164,11 @@ store_target_overview(struct store *st, const char *deployment_id, struct deploy
     memset(ov, 0, sizeof(*ov));
     if (s == NULL)
         return -EIO;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         enum deploy_instance_status status;
-        uint32_t n = (uint32_t)sqlite3_column_int(s, 1);
+        uint32_t n = (uint32_t)sq.column_int(s, 1);
 
-        if (deploy_instance_status_parse((const char *)sqlite3_column_text(s, 0), &status) != 0)
+        if (deploy_instance_status_parse((const char *)sq.column_text(s, 0), &status) != 0)
             continue;
         switch (status) {
         case DEPLOY_INSTANCE_PENDING:
@@ -1113,7 +1194,7 @@ store_target_overview(struct store *st, const char *deployment_id, struct deploy
         }
     }
     rc = map_rc(st, rc, "overview");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -1207,7 +1288,7 @@ read_commands(struct store *st, sqlite3_stmt *s, struct store_command_list *out)
     if (s == NULL)
         return -EIO;
     out->items = arena_calloc(&out->arena, cap, sizeof(*out->items));
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = sq.step(s)) == SQLITE_ROW) {
         struct store_command *c;
 
         out->items = grow_items(&out->arena, out->items, out->n, &cap, sizeof(*out->items));
@@ -1215,14 +1296,14 @@ read_commands(struct store *st, sqlite3_stmt *s, struct store_command_list *out)
         c->id = col_str(&out->arena, s, 0);
         c->deployment_id = col_str(&out->arena, s, 1);
         c->instance = col_str(&out->arena, s, 2);
-        c->state = command_state_parse((const char *)sqlite3_column_text(s, 3));
-        split_events(&out->arena, (const char *)sqlite3_column_text(s, 4), c);
-        c->create_ms = sqlite3_column_int64(s, 5);
-        c->claim_ms = sqlite3_column_int64(s, 6);
-        c->done_ms = sqlite3_column_int64(s, 7);
+        c->state = command_state_parse((const char *)sq.column_text(s, 3));
+        split_events(&out->arena, (const char *)sq.column_text(s, 4), c);
+        c->create_ms = sq.column_int64(s, 5);
+        c->claim_ms = sq.column_int64(s, 6);
+        c->done_ms = sq.column_int64(s, 7);
     }
     rc = map_rc(st, rc, "commands");
-    sqlite3_finalize(s);
+    sq.finalize(s);
     return rc;
 }
 
@@ -1320,7 +1401,7 @@ store_command_set_state(struct store *st, const char *id, enum store_command_sta
                           "sdis", store_command_state_name(state), (int)is_end,
                           deploy_time_now_ms(), id));
 
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
+    if (rc == 0 && sq.changes(st->db) == 0)
         return -ENOENT;
     return rc;
 }

@@ -33,7 +33,10 @@
 struct supervisor {
     uv_loop_t *loop;
     struct supervisor_conf *conf;
-    struct supervisor_app *apps; /* owned array, conf->napps; never reallocated */
+    struct supervisor_app **apps; /* owned: every app running (or being removed) now */
+    size_t napps;
+    struct supervisor_app **retired; /* owned: apps removed by SIGHUP, stopped and finished */
+    size_t nretired;
     struct supervisor_control *control;
     struct readiness_notify *notify;
     uv_signal_t sigterm, sigint, sighup, sigusr2;
@@ -109,6 +112,16 @@ notify_systemd(const char *msg)
 
 /* ---- control requests ---------------------------------------------------------------------- */
 
+/* The app named <name>; one that SIGHUP removed (still stopping) only with <removed_too>. */
+static struct supervisor_app *
+find_app(const struct supervisor *sv, const char *name, bool removed_too)
+{
+    for (size_t i = 0; i < sv->napps; i++)
+        if ((removed_too || !sv->apps[i]->removed) && strcmp(sv->apps[i]->conf->name, name) == 0)
+            return sv->apps[i];
+    return NULL;
+}
+
 static void
 reply_with_status(struct pending *p)
 {
@@ -116,9 +129,9 @@ reply_with_status(struct pending *p)
     char *line;
 
     p->rep.ok = p->ok;
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        if (p->app == NULL || strcmp(p->app, sv->conf->apps[i].name) == 0)
-            supervisor_app_status(&sv->apps[i], &p->rep);
+    for (size_t i = 0; i < sv->napps; i++)
+        if (p->app == NULL || strcmp(p->app, sv->apps[i]->conf->name) == 0)
+            supervisor_app_status(sv->apps[i], &p->rep);
     line = apps_msg_reply_encode(&p->rep);
     supervisor_control_reply(p->req, line);
     free(line);
@@ -183,12 +196,15 @@ run_op(struct pending *p, enum supervisor_app_op op, uint32_t parallel)
     char msg[256];
 
     /* Refuse before starting anything if one app is busy: nothing half-applied. */
-    for (size_t i = 0; i < sv->conf->napps; i++) {
-        if (p->app != NULL && strcmp(p->app, sv->conf->apps[i].name) != 0)
+    for (size_t i = 0; i < sv->napps; i++) {
+        if (p->app != NULL && strcmp(p->app, sv->apps[i]->conf->name) != 0)
             continue;
-        if (sv->apps[i].op.kind != SUPERVISOR_APP_IDLE) {
-            snprintf(msg, sizeof(msg), "app %s is busy with another operation; retry when done",
-                     sv->conf->apps[i].name);
+        if (sv->apps[i]->removed || sv->apps[i]->op.kind != SUPERVISOR_APP_IDLE) {
+            snprintf(msg, sizeof(msg),
+                     sv->apps[i]->removed
+                         ? "app %s was removed from apps.yaml and is being stopped"
+                         : "app %s is busy with another operation; retry when done",
+                     sv->apps[i]->conf->name);
             reply_error(p->req, msg);
             free(p);
             return;
@@ -196,9 +212,9 @@ run_op(struct pending *p, enum supervisor_app_op op, uint32_t parallel)
         p->remaining++;
     }
     p->remaining++; /* held until every app has been started */
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        if (p->app == NULL || strcmp(p->app, sv->conf->apps[i].name) == 0)
-            supervisor_app_run(&sv->apps[i], op, parallel, on_op_done, p);
+    for (size_t i = 0; i < sv->napps; i++)
+        if (p->app == NULL || strcmp(p->app, sv->apps[i]->conf->name) == 0)
+            supervisor_app_run(sv->apps[i], op, parallel, on_op_done, p);
     if (--p->remaining == 0)
         reply_with_status(p);
 }
@@ -212,13 +228,13 @@ on_control(void *arg, struct supervisor_control_req *req, const char *line)
     struct pending *p;
     enum supervisor_app_op op;
     char msg[APPS_MSG_NAME_MAX + 64];
-    const struct supervisor_app_conf *ac = NULL;
+    const struct supervisor_app *app = NULL;
 
     if (apps_msg_request_decode(&r, line, &err) != 0) {
         reply_error(req, err.msg);
         return;
     }
-    if (r.app[0] != '\0' && (ac = supervisor_conf_app(sv->conf, r.app)) == NULL) {
+    if (r.app[0] != '\0' && (app = find_app(sv, r.app, true)) == NULL) {
         snprintf(msg, sizeof(msg), "no app named '%s'", r.app);
         reply_error(req, msg);
         return;
@@ -230,7 +246,7 @@ on_control(void *arg, struct supervisor_control_req *req, const char *line)
     p = mem_calloc(1, sizeof(*p));
     p->sv = sv;
     p->req = req;
-    p->app = ac != NULL ? ac->name : NULL;
+    p->app = app != NULL ? app->conf->name : NULL;
     p->ok = true;
     if (strcmp(r.cmd, "status") == 0 || strcmp(r.cmd, "logs") == 0) {
         reply_with_status(p);
@@ -248,8 +264,8 @@ on_notify(void *arg, pid_t pid, const char *msg)
 {
     struct supervisor *sv = arg;
 
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        if (supervisor_app_notify(&sv->apps[i], pid, msg))
+    for (size_t i = 0; i < sv->napps; i++)
+        if (supervisor_app_notify(sv->apps[i], pid, msg))
             return;
     log_debug("notify from unknown pid %d ignored", (int)pid);
 }
@@ -266,8 +282,8 @@ write_state(struct supervisor *sv)
     char *text;
     int fd;
 
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        supervisor_app_status(&sv->apps[i], &rep);
+    for (size_t i = 0; i < sv->napps; i++)
+        supervisor_app_status(sv->apps[i], &rep);
     for (size_t i = 0; i < rep.nworkers; i++) { /* only what identifies a worker */
         rep.workers[i].uptime_s = 0;
         rep.workers[i].rss_bytes = 0;
@@ -294,9 +310,12 @@ write_state(struct supervisor *sv)
     sv->state_last = text;
 }
 
+static void retire_removed(struct supervisor *sv);
+
 static void
 on_state_timer(uv_timer_t *t)
 {
+    retire_removed(t->data);
     write_state(t->data);
 }
 
@@ -443,7 +462,7 @@ init_app(struct supervisor *sv, size_t i, const struct apps_msg_reply *state, st
         }
     }
     kill_orphans(unready, nunready);
-    rc = supervisor_app_init(&sv->apps[i], sv->loop, c, sv->self_exe, sv->notify_path, fd, err);
+    rc = supervisor_app_init(sv->apps[i], sv->loop, c, sv->self_exe, sv->notify_path, fd, err);
     if (rc != 0) {
         if (fd >= 0)
             close(fd);
@@ -451,7 +470,7 @@ init_app(struct supervisor *sv, size_t i, const struct apps_msg_reply *state, st
         free(unready);
         return rc;
     }
-    adopted = n > 0 ? supervisor_app_adopt(&sv->apps[i], ws, n) : 0;
+    adopted = n > 0 ? supervisor_app_adopt(sv->apps[i], ws, n) : 0;
     if (n > 0)
         log_info("app %s: adopted %zu running worker(s) of the previous supervisor", c->name,
                  adopted);
@@ -467,8 +486,8 @@ on_sample(uv_timer_t *t)
 {
     struct supervisor *sv = t->data;
 
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        supervisor_app_sample(&sv->apps[i]);
+    for (size_t i = 0; i < sv->napps; i++)
+        supervisor_app_sample(sv->apps[i]);
 }
 
 static void
@@ -485,8 +504,8 @@ on_initial_start(void *arg, const struct supervisor_app_result *r)
 static void
 finish_shutdown(struct supervisor *sv)
 {
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        supervisor_app_fini(&sv->apps[i]);
+    for (size_t i = 0; i < sv->napps; i++)
+        supervisor_app_fini(sv->apps[i]);
     readiness_notify_close(sv->notify);
     sv->notify = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
@@ -506,8 +525,8 @@ on_shutdown_poll(uv_timer_t *t)
 {
     struct supervisor *sv = t->data;
 
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        if (!supervisor_app_idle(&sv->apps[i]) || sv->apps[i].op.kind != SUPERVISOR_APP_IDLE)
+    for (size_t i = 0; i < sv->napps; i++)
+        if (!supervisor_app_idle(sv->apps[i]) || sv->apps[i]->op.kind != SUPERVISOR_APP_IDLE)
             return;
     uv_timer_stop(t);
     log_info("every worker stopped; exiting");
@@ -525,46 +544,104 @@ begin_shutdown(struct supervisor *sv, const char *why)
     supervisor_control_close(sv->control);
     sv->control = NULL;
     uv_timer_stop(&sv->sample);
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        supervisor_app_shutdown(&sv->apps[i]);
+    for (size_t i = 0; i < sv->napps; i++)
+        supervisor_app_shutdown(sv->apps[i]);
     uv_timer_start(&sv->shutdown_poll, on_shutdown_poll, 0, 20);
 }
 
 static void
-on_hup_reload_done(void *arg, const struct supervisor_app_result *r)
+on_hup_op_done(void *arg, const struct supervisor_app_result *r)
 {
     (void)arg;
     if (!r->ok)
-        log_error("SIGHUP reload: %s", r->error);
+        log_error("SIGHUP: %s", r->error);
 }
 
 static void
-apply_app_change(struct supervisor *sv, struct supervisor_app *app,
-                 const struct supervisor_app_conf *nc)
+apply_app_change(struct supervisor_app *app, const struct supervisor_app_conf *nc)
 {
-    char why[256];
-    bool changed = false;
+    enum supervisor_app_change change;
+    uint32_t was = app->conf->instances;
+    char why[512];
 
-    (void)sv;
-    if (supervisor_app_set_conf(app, nc, &changed, why, sizeof(why)) != 0) {
-        log_error("SIGHUP: app %s: %s; keeping its old definition", nc->name, why);
+    if (supervisor_app_set_conf(app, nc, &change, why, sizeof(why)) != 0) {
+        log_error("SIGHUP: app %s: %s; it keeps its running definition", nc->name, why);
         return;
     }
-    if (!changed)
+    if (change == SUPERVISOR_CHANGE_NONE)
         return;
-    if (supervisor_app_run(app, SUPERVISOR_APP_RELOAD, 0, on_hup_reload_done, NULL) != 0)
-        log_warn("SIGHUP: app %s is busy; its new definition applies at its next reload", nc->name);
+    if (change == SUPERVISOR_CHANGE_SCALE)
+        log_info("SIGHUP: app %s: instances %u -> %u", nc->name, was, nc->instances);
     else
-        log_info("SIGHUP: app %s changed: reloading it", nc->name);
+        log_info("SIGHUP: app %s changed: reloading it%s", nc->name,
+                 app->rebind_pending ? " onto its new listen/ports binding" : "");
+    /* set_conf refused a busy app, so this cannot be refused */
+    supervisor_app_run(
+        app, change == SUPERVISOR_CHANGE_SCALE ? SUPERVISOR_APP_SCALE : SUPERVISOR_APP_RELOAD, 0,
+        on_hup_op_done, NULL);
 }
 
-/* Re-reads apps.yaml: a bad file changes nothing; a changed app is reloaded (not restarted);
- * unchanged apps are left alone. */
+static void
+add_app(struct supervisor *sv, const struct supervisor_app_conf *c)
+{
+    struct supervisor_app *app = mem_calloc(1, sizeof(*app));
+    struct err err = {0};
+
+    if (supervisor_app_init(app, sv->loop, c, sv->self_exe, sv->notify_path, -1, &err) != 0) {
+        log_error("SIGHUP: new app %s: %s; not started", c->name, err.msg);
+        free(app);
+        return;
+    }
+    sv->apps = mem_realloc(sv->apps, (sv->napps + 1) * sizeof(*sv->apps));
+    sv->apps[sv->napps++] = app;
+    log_info("SIGHUP: new app %s: starting it", c->name);
+    supervisor_app_run(app, SUPERVISOR_APP_START, 0, on_hup_op_done, NULL);
+}
+
+static void
+remove_app(struct supervisor_app *app)
+{
+    if (app->op.kind != SUPERVISOR_APP_IDLE) {
+        log_error("SIGHUP: app %s was removed but an operation is in progress; it keeps running: "
+                  "send SIGHUP again when it is done",
+                  app->conf->name);
+        return;
+    }
+    log_info("SIGHUP: app %s was removed: stopping it", app->conf->name);
+    app->removed = true;
+    supervisor_app_run(app, SUPERVISOR_APP_STOP, 0, on_hup_op_done, NULL);
+}
+
+/* Apps removed by SIGHUP whose workers are all gone: finished and out of the list (kept
+ * allocated until exit: handles still closing point into them). */
+static void
+retire_removed(struct supervisor *sv)
+{
+    for (size_t i = 0; i < sv->napps;) {
+        struct supervisor_app *app = sv->apps[i];
+
+        if (!app->removed || app->op.kind != SUPERVISOR_APP_IDLE || !supervisor_app_idle(app)) {
+            i++;
+            continue;
+        }
+        log_info("app %s: removed", app->conf->name);
+        supervisor_app_fini(app);
+        sv->retired = mem_realloc(sv->retired, (sv->nretired + 1) * sizeof(*sv->retired));
+        sv->retired[sv->nretired++] = app;
+        memmove(&sv->apps[i], &sv->apps[i + 1], (sv->napps - i - 1) * sizeof(*sv->apps));
+        sv->napps--;
+    }
+}
+
+/* Re-reads apps.yaml: a bad file changes nothing; each app gets what its change needs (a
+ * reload, a scale, a rebind rollout, new log files, or nothing); removed apps stop, new ones
+ * start. What cannot be applied is logged and that app keeps its running definition. */
 static void
 reread_conf(struct supervisor *sv)
 {
     struct supervisor_conf *nc;
     struct err err = {0};
+    size_t napps = sv->napps;
 
     if (supervisor_conf_load(&nc, sv->conf->path, &err) != 0) {
         log_error("SIGHUP: %s; nothing changed", err.msg);
@@ -573,18 +650,29 @@ reread_conf(struct supervisor *sv)
     sv->hup_confs = mem_realloc(sv->hup_confs, (sv->nhup_confs + 1) * sizeof(*sv->hup_confs));
     sv->hup_confs[sv->nhup_confs++] = nc;
     if (strcmp(nc->control, sv->conf->control) != 0)
-        log_warn("SIGHUP: control changed: restart the supervisor to apply it");
-    for (size_t i = 0; i < nc->napps; i++)
-        if (supervisor_conf_app(sv->conf, nc->apps[i].name) == NULL)
-            log_warn("SIGHUP: new app %s: restart the supervisor to start it", nc->apps[i].name);
-    for (size_t i = 0; i < sv->conf->napps; i++) {
-        const struct supervisor_app_conf *a = supervisor_conf_app(nc, sv->conf->apps[i].name);
+        log_error("SIGHUP: control changed: the control socket stays %s until the supervisor "
+                  "restarts",
+                  sv->conf->control);
+    for (size_t i = 0; i < napps; i++) {
+        struct supervisor_app *app = sv->apps[i];
+        const struct supervisor_app_conf *a;
 
-        if (a == NULL)
-            log_warn("SIGHUP: app %s was removed: stop it with `cutover apps stop %s`",
-                     sv->conf->apps[i].name, sv->conf->apps[i].name);
+        if (app->removed)
+            continue;
+        if ((a = supervisor_conf_app(nc, app->conf->name)) == NULL)
+            remove_app(app);
         else
-            apply_app_change(sv, &sv->apps[i], a);
+            apply_app_change(app, a);
+    }
+    for (size_t i = 0; i < nc->napps; i++) {
+        const struct supervisor_app *app = find_app(sv, nc->apps[i].name, true);
+
+        if (app == NULL)
+            add_app(sv, &nc->apps[i]);
+        else if (app->removed)
+            log_error("SIGHUP: app %s: still stopping after its removal; send SIGHUP again "
+                      "once it is gone to start it",
+                      nc->apps[i].name);
     }
 }
 
@@ -596,9 +684,9 @@ reexec(struct supervisor *sv)
 {
     const char *busy = NULL;
 
-    for (size_t i = 0; i < sv->conf->napps && busy == NULL; i++)
-        if (sv->apps[i].op.kind != SUPERVISOR_APP_IDLE)
-            busy = sv->conf->apps[i].name;
+    for (size_t i = 0; i < sv->napps && busy == NULL; i++)
+        if (sv->apps[i]->op.kind != SUPERVISOR_APP_IDLE)
+            busy = sv->apps[i]->conf->name;
     if (busy != NULL) {
         log_warn("SIGUSR2: app %s has an operation in progress; retry when it is done", busy);
         return;
@@ -686,10 +774,13 @@ setup(struct supervisor *sv, struct err *err)
     snprintf(sv->state_path, sizeof(sv->state_path), "%s.state", control);
     state = load_state(sv->state_path);
     sv->apps = mem_calloc(sv->conf->napps, sizeof(*sv->apps));
-    for (size_t i = 0; i < sv->conf->napps; i++) {
+    for (size_t i = 0; i < sv->conf->napps; i++)
+        sv->apps[i] = mem_calloc(1, sizeof(*sv->apps[i]));
+    sv->napps = sv->conf->napps;
+    for (size_t i = 0; i < sv->napps; i++) {
         if ((rc = init_app(sv, i, state, err)) != 0) {
             for (size_t j = 0; j < i; j++)
-                supervisor_app_fini(&sv->apps[j]);
+                supervisor_app_fini(sv->apps[j]);
             if (state != NULL)
                 apps_msg_reply_fini(state);
             free(state);
@@ -717,10 +808,10 @@ run(struct supervisor *sv)
     uv_timer_init(sv->loop, &sv->state_timer);
     sv->state_timer.data = sv;
     uv_timer_start(&sv->state_timer, on_state_timer, 0, STATE_INTERVAL_MS);
-    sv->initial_pending = (int)sv->conf->napps;
-    log_info("control socket %s; %zu app(s)", sv->conf->control, sv->conf->napps);
-    for (size_t i = 0; i < sv->conf->napps; i++)
-        supervisor_app_run(&sv->apps[i], SUPERVISOR_APP_START, 0, on_initial_start, sv);
+    sv->initial_pending = (int)sv->napps;
+    log_info("control socket %s; %zu app(s)", sv->conf->control, sv->napps);
+    for (size_t i = 0; i < sv->napps; i++)
+        supervisor_app_run(sv->apps[i], SUPERVISOR_APP_START, 0, on_initial_start, sv);
     uv_run(sv->loop, UV_RUN_DEFAULT);
 }
 
@@ -809,7 +900,12 @@ supervisor_main(int argc, char **argv)
     }
     uv_loop_close(sv.loop);
     free(sv.loop);
+    for (size_t i = 0; i < sv.napps; i++)
+        free(sv.apps[i]);
     free(sv.apps);
+    for (size_t i = 0; i < sv.nretired; i++)
+        free(sv.retired[i]);
+    free(sv.retired);
     for (size_t i = 0; i < sv.nhup_confs; i++)
         supervisor_conf_free(sv.hup_confs[i]);
     free(sv.hup_confs);

@@ -31,6 +31,9 @@ static void on_worker_event(struct worker *w, enum worker_event ev);
 static int write_upstream(const struct supervisor_app *app);
 static void schedule_step(struct supervisor_app *app);
 static void step_reload_ports(struct supervisor_app *app);
+static void step_reload_rebind(struct supervisor_app *app);
+static void step_scale(struct supervisor_app *app);
+static void begin_scale(struct supervisor_app *app);
 
 /* ---- setup --------------------------------------------------------------------------------- */
 
@@ -87,33 +90,62 @@ resolve_ids(struct worker_env *e, const struct supervisor_app_conf *c, struct er
     return 0;
 }
 
+/* Opens the log files of slots 0..nslots-1 as <c> says into a new array (2 per slot). */
+static int
+open_log_set(const struct supervisor_app_conf *c, const struct worker_env *ids, uint32_t nslots,
+             struct worker_log **out, struct err *err)
+{
+    struct worker_log *logs = mem_calloc((size_t)nslots * 2, sizeof(*logs));
+    char name[256];
+    int rc = 0;
+
+    for (uint32_t i = 0; i < nslots * 2; i++)
+        logs[i].fd = -1;
+    for (uint32_t i = 0; i < nslots * 2 && rc == 0; i++) {
+        struct worker_log *lg = &logs[i];
+
+        snprintf(name, sizeof(name), "%s-%u.%s.log", c->name, i / 2, i % 2 == 0 ? "out" : "err");
+        rc = worker_log_open(lg, c->log_dir, name, c->log_max_size, c->log_keep, err);
+        if (rc == 0 && ids->has_ids && fchown(lg->fd, ids->uid, ids->gid) != 0)
+            rc = err_set(err, -errno, "%s: chown: %s", lg->path, strerror(errno));
+    }
+    if (rc != 0) {
+        for (uint32_t i = 0; i < nslots * 2; i++)
+            worker_log_close(&logs[i]);
+        free(logs);
+        return rc;
+    }
+    *out = logs;
+    return 0;
+}
+
 static int
 open_logs(struct supervisor_app *app, struct err *err)
 {
     const struct supervisor_app_conf *c = app->conf;
-    char name[256];
     int rc;
 
     if (c->log_dir == NULL)
         return 0;
+    if ((rc = open_log_set(c, &app->wenv, c->instances, &app->logs, err)) != 0)
+        return rc;
     app->nlogs = c->instances * 2;
-    app->logs = mem_calloc(app->nlogs, sizeof(*app->logs));
-    for (uint32_t i = 0; i < app->nlogs; i++)
-        app->logs[i].fd = -1;
-    for (uint32_t i = 0; i < c->instances; i++) {
-        for (int s = 0; s < 2; s++) {
-            snprintf(name, sizeof(name), "%s-%u.%s.log", c->name, i, s == 0 ? "out" : "err");
-            rc = worker_log_open(&app->logs[i * 2 + (uint32_t)s], c->log_dir, name, c->log_max_size,
-                                 c->log_keep, err);
-            if (rc != 0)
-                return rc;
-            if (app->wenv.has_ids &&
-                fchown(app->logs[i * 2 + (uint32_t)s].fd, app->wenv.uid, app->wenv.gid) != 0)
-                return err_set(err, -errno, "%s: chown: %s", app->logs[i * 2 + (uint32_t)s].path,
-                               strerror(errno));
-        }
-    }
     return 0;
+}
+
+/* Points every worker (and its live output pipes) at its slot's files in app->logs; a slot
+ * beyond them gets none (output discarded). */
+static void
+relink_logs(struct supervisor_app *app)
+{
+    for (size_t i = 0; i < app->nworkers; i++) {
+        struct worker *w = app->workers[i];
+        bool has = app->logs != NULL && w->index < app->nlogs / 2;
+
+        w->log_out = has ? &app->logs[w->index * 2] : NULL;
+        w->log_err = has ? &app->logs[w->index * 2 + 1] : NULL;
+        worker_relink_logs(w);
+    }
 }
 
 static void on_step(uv_timer_t *t);
@@ -132,6 +164,7 @@ supervisor_app_init(struct supervisor_app *app, uv_loop_t *loop,
     app->wenv.self_exe = self_exe;
     app->wenv.notify_path = notify_path;
     app->wenv.listen_fd = -1;
+    app->old_listen_fd = -1;
     if ((rc = resolve_ids(&app->wenv, conf, err)) != 0 || (rc = open_logs(app, err)) != 0)
         goto fail;
     if (conf->has_listen) {
@@ -215,10 +248,12 @@ on_worker_event(struct worker *w, enum worker_event ev)
         }
         break;
     case SUPERVISOR_APP_START:
+    case SUPERVISOR_APP_SCALE:
     case SUPERVISOR_APP_RESTART:
         if ((ev == WORKER_EV_EXITED || ev == WORKER_EV_ERRORED) && w->state != WORKER_READY &&
             w->generation == app->generation && !app->op.failed &&
-            (app->op.kind == SUPERVISOR_APP_START || app->op.restart_stopped)) {
+            (app->op.kind != SUPERVISOR_APP_RESTART || app->op.restart_stopped) &&
+            (app->op.kind != SUPERVISOR_APP_SCALE || w->index >= app->op.scale_from)) {
             app->op.failed = true;
             describe_failure(app, w, "did not start");
         }
@@ -239,6 +274,23 @@ schedule_step(struct supervisor_app *app)
 
 /* ---- operations ---------------------------------------------------------------------------- */
 
+/* After a rebind rollout: the supervisor's copy of the previous socket goes (old workers that
+ * still serve hold their own). A unix socket's path is removed only once nothing old is left
+ * on it (<done>) and the new binding is not the same path. */
+static void
+close_old_listen(struct supervisor_app *app, bool done)
+{
+    const struct supervisor_app_conf *c = app->conf;
+
+    if (app->old_listen_fd < 0)
+        return;
+    close(app->old_listen_fd);
+    app->old_listen_fd = -1;
+    if (done && addr_is_unix(&app->old_listen) &&
+        !(c->has_listen && addr_equal(&c->listen, &app->old_listen)))
+        unlink(((const struct sockaddr_un *)&app->old_listen.ss)->sun_path);
+}
+
 static void
 finish_op(struct supervisor_app *app, bool ok)
 {
@@ -251,6 +303,8 @@ finish_op(struct supervisor_app *app, bool ok)
         snprintf(r->error, sizeof(r->error), "app %s: operation failed", app->conf->name);
     log_write(r->ok ? LOG_INFO : LOG_ERROR, NULL, "app %s: %s", app->conf->name,
               r->ok ? "operation done" : r->error);
+    if (app->op.rebind)
+        close_old_listen(app, r->ok);
     app->op.kind = SUPERVISOR_APP_IDLE;
     app->op.cb = NULL;
     if (cb != NULL)
@@ -485,8 +539,13 @@ on_step(uv_timer_t *t)
     case SUPERVISOR_APP_RESTART:
         step_restart(app);
         break;
+    case SUPERVISOR_APP_SCALE:
+        step_scale(app);
+        break;
     case SUPERVISOR_APP_RELOAD:
-        if (app->conf->has_listen || app->conf->ports == 0)
+        if (app->op.rebind)
+            step_reload_rebind(app);
+        else if (app->conf->has_listen || app->conf->ports == 0)
             step_reload_listen(app);
         else
             step_reload_ports(app);
@@ -553,7 +612,7 @@ supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, uint32
     app->op.cb = cb;
     app->op.arg = arg;
     log_info("app %s: %s", app->conf->name,
-             (const char *[]){"idle", "start", "stop", "restart", "reload"}[op]);
+             (const char *[]){"idle", "start", "stop", "restart", "reload", "scale"}[op]);
     switch (op) {
     case SUPERVISOR_APP_START:
         begin_start(app);
@@ -564,7 +623,13 @@ supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, uint32
             worker_stop(app->workers[i]);
         break;
     case SUPERVISOR_APP_RELOAD:
+        app->op.rebind = app->rebind_pending;
+        app->rebind_pending = false;
         app->generation++;
+        break;
+    case SUPERVISOR_APP_SCALE:
+        app->op.scale_from = app->scale_from;
+        begin_scale(app);
         break;
     case SUPERVISOR_APP_IDLE:
         break;
@@ -744,10 +809,203 @@ step_reload_ports(struct supervisor_app *app)
         return;
     if (app->op.failed && restore_upstream(app))
         return;
-    if (app->op.failed)
+    if (app->op.failed) {
         finish_op(app, false);
-    else if (app->op.next_slot >= app->conf->instances)
-        finish_op(app, true);
+        return;
+    }
+    if (app->op.next_slot < app->conf->instances)
+        return;
+    /* instances went down with the reload: the old workers beyond it drain last (their ports
+     * already left the upstream with the first rewrite) */
+    for (size_t i = 0; i < app->nworkers; i++) {
+        struct worker *w = app->workers[i];
+
+        if (w->generation == app->generation || w->state == WORKER_STOPPED)
+            continue;
+        if (w->state != WORKER_DRAINING)
+            worker_stop(w);
+        return;
+    }
+    finish_op(app, true);
+}
+
+/* ---- a new binding (SIGHUP changed listen/ports) -------------------------------------------- */
+
+static bool
+nginx_fronted(const struct supervisor_app_conf *c)
+{
+    return c->nginx_upstream != NULL && !c->has_listen && c->ports != 0;
+}
+
+/* True when some TCP connection on this host is established to local port <port>: read from
+ * /proc/net/tcp and tcp6 ("sl local rem st ...", hex ports, st 01 = ESTABLISHED). */
+static bool
+port_connected(uint32_t port)
+{
+    static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    char line[512];
+
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        FILE *fp = fopen(files[f], "re");
+        bool found = false;
+
+        if (fp == NULL)
+            continue;
+        while (!found && fgets(line, sizeof(line), fp) != NULL) {
+            char local[64], st[8];
+            unsigned int p;
+            const char *colon;
+
+            if (sscanf(line, " %*[^:]: %63s %*s %7s", local, st) != 2 || strcmp(st, "01") != 0)
+                continue;
+            colon = strrchr(local, ':');
+            found = colon != NULL && sscanf(colon + 1, "%x", &p) == 1 && p == port;
+        }
+        fclose(fp);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* Behind nginx, `nginx -s reload` returns before nginx's old workers are gone, and they still
+ * send requests to the old ports: with every old port gone they would answer 502. nginx keeps
+ * its upstream keep-alive connections until a worker exits, so the old workers are gone once
+ * nothing is connected to an old port any more. Waits for that, at most kill_timeout. */
+static bool
+old_ports_quiet(struct supervisor_app *app)
+{
+    uint64_t now = uv_now(app->wenv.loop);
+
+    if (app->op.settled || app->old_nports == 0)
+        return true;
+    if (app->op.settle_until == 0)
+        app->op.settle_until = now + app->conf->kill_timeout_ms;
+    for (uint32_t i = 0; i < app->old_nports && now < app->op.settle_until; i++) {
+        if (port_connected(app->old_ports + i)) {
+            uv_timer_start(&app->step, on_step, 50, 0);
+            return false;
+        }
+    }
+    app->op.settled = true;
+    return true;
+}
+
+/* Surge then drain, as in listen: mode: new workers come up on the new binding while the old
+ * ones keep serving on theirs (the two never collide: set_conf checked). Behind nginx no old
+ * worker drains before every new one is ready and the upstream points at the new ports. */
+static void
+step_reload_rebind(struct supervisor_app *app)
+{
+    struct reload_view v;
+    struct reload_step s;
+
+    if (app->op.nginx_busy)
+        return;
+    if (nginx_fronted(app->conf) && !app->op.upstream_done && !app->op.failed) {
+        reload_view(app, &v);
+        if (v.new_ready >= v.instances) {
+            app->op.upstream_done = true;
+            nginx_update(app);
+            if (!app->op.nginx_busy)
+                schedule_step(app);
+            return;
+        }
+        v.old_ready = 0; /* hold every drain back */
+        reload_plan(&v, &s);
+        if (s.action == RELOAD_ACT)
+            apply_reload_step(app, &s);
+        return;
+    }
+    if (nginx_fronted(app->conf) && !app->op.failed && !old_ports_quiet(app))
+        return;
+    step_reload_listen(app);
+}
+
+/* ---- scale (SIGHUP changed only instances) -------------------------------------------------- */
+
+static void
+begin_scale(struct supervisor_app *app)
+{
+    const struct supervisor_app_conf *c = app->conf;
+
+    for (uint32_t i = app->op.scale_from; i < c->instances; i++) {
+        struct worker *w;
+
+        if (slot_running(app, i))
+            continue;
+        for (size_t j = 0; j < app->nworkers;) {
+            if (app->workers[j]->index == i)
+                remove_worker(app, j);
+            else
+                j++;
+        }
+        w = add_worker(app, i, true);
+        if (worker_start(w) != 0) {
+            app->op.failed = true;
+            describe_failure(app, w, "could not be spawned");
+        }
+    }
+}
+
+/* Up: the new slots start, the op ends once they are ready (behind nginx: and their ports are
+ * in the upstream); a new slot that exits before it is ready fails it (it keeps restarting
+ * with backoff, as after `cutover apps start`). Down: behind nginx the upstream loses the highest
+ * ports first; then the workers of the highest indexes drain (kill_signal, kill_timeout, SIGKILL).
+ */
+static void
+step_scale(struct supervisor_app *app)
+{
+    const struct supervisor_app_conf *c = app->conf;
+    bool nginx = nginx_fronted(c);
+
+    if (app->op.nginx_busy)
+        return;
+    if (c->instances >= app->op.scale_from) {
+        if (app->op.failed) {
+            finish_op(app, false);
+            return;
+        }
+        for (size_t i = 0; i < app->nworkers; i++)
+            if (app->workers[i]->generation == app->generation &&
+                app->workers[i]->index >= app->op.scale_from &&
+                app->workers[i]->state != WORKER_READY)
+                return;
+        if (nginx && !app->op.upstream_done) {
+            app->op.upstream_done = true;
+            nginx_update(app);
+            if (app->op.nginx_busy)
+                return;
+        }
+        finish_op(app, !app->op.failed);
+        return;
+    }
+    if (nginx && !app->op.upstream_done) {
+        app->op.upstream_done = true;
+        nginx_update(app);
+        if (app->op.nginx_busy)
+            return;
+    }
+    if (app->op.failed) { /* nginx was not reloaded: it may still send to those ports */
+        finish_op(app, false);
+        return;
+    }
+    if (!app->op.drained) {
+        app->op.drained = true;
+        for (size_t i = 0; i < app->nworkers; i++)
+            if (app->workers[i]->index >= c->instances)
+                worker_stop(app->workers[i]);
+    }
+    for (size_t i = 0; i < app->nworkers; i++)
+        if (app->workers[i]->index >= c->instances && app->workers[i]->state != WORKER_STOPPED)
+            return;
+    for (size_t i = 0; i < app->nworkers;) {
+        if (app->workers[i]->index >= c->instances)
+            remove_worker(app, i);
+        else
+            i++;
+    }
+    finish_op(app, true);
 }
 
 /* ---- configuration changes ----------------------------------------------------------------- */
@@ -758,37 +1016,146 @@ same_str(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
-static const char *
-structural_change(const struct supervisor_app_conf *a, const struct supervisor_app_conf *b)
+static bool
+same_binding(const struct supervisor_app_conf *a, const struct supervisor_app_conf *b)
 {
-    if (a->has_listen != b->has_listen || (a->has_listen && !addr_equal(&a->listen, &b->listen)) ||
-        a->ports != b->ports)
-        return "listen/ports";
-    if (a->instances != b->instances)
-        return "instances";
-    if (!same_str(a->log_dir, b->log_dir) || a->log_max_size != b->log_max_size ||
-        a->log_keep != b->log_keep)
-        return "logs";
-    if (!same_str(a->user, b->user) || !same_str(a->group, b->group))
-        return "user/group";
-    if (!same_str(a->nginx_upstream, b->nginx_upstream))
-        return "nginx";
+    if (a->has_listen != b->has_listen)
+        return false;
+    return a->has_listen ? addr_equal(&a->listen, &b->listen) : a->ports == b->ports;
+}
+
+/* True when a worker started from <b> would run differently from one started from <a>
+ * (instances and the binding aside). */
+static bool
+runs_differently(const struct supervisor_app_conf *a, const struct supervisor_app_conf *b)
+{
+    if (a->argc != b->argc || a->nenv != b->nenv || a->ready != b->ready ||
+        !same_str(a->cwd, b->cwd) || !same_str(a->user, b->user) || !same_str(a->group, b->group) ||
+        !same_str(a->ready_path, b->ready_path) || (a->log_dir == NULL) != (b->log_dir == NULL))
+        return true;
+    for (size_t i = 0; i < a->argc; i++)
+        if (strcmp(a->argv[i], b->argv[i]) != 0)
+            return true;
+    for (size_t i = 0; i < a->nenv; i++)
+        if (!same_str(a->env[i].name, b->env[i].name) ||
+            !same_str(a->env[i].value, b->env[i].value))
+            return true;
+    return false;
+}
+
+/* A rebind whose old and new port ranges overlap would have two workers on one port. */
+static const char *
+rebind_conflict(const struct supervisor_app_conf *a, const struct supervisor_app_conf *b)
+{
+    uint32_t lo_a, hi_a, lo_b, hi_b;
+
+    if (a->has_listen || b->has_listen || a->ports == 0 || b->ports == 0)
+        return NULL; /* a new listen: socket is bound up front: a clash fails there */
+    lo_a = a->ports;
+    hi_a = a->ports + a->instances;
+    lo_b = b->ports;
+    hi_b = b->ports + b->instances;
+    if (lo_a < hi_b && lo_b < hi_a)
+        return "the new ports overlap the running ones (a worker and its replacement would need "
+               "the same port): move to a range that does not overlap";
     return NULL;
+}
+
+static uint32_t
+highest_slot(const struct supervisor_app *app)
+{
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < app->nworkers; i++)
+        if (app->workers[i]->state != WORKER_STOPPED && app->workers[i]->index + 1 > n)
+            n = app->workers[i]->index + 1;
+    return n;
 }
 
 int
 supervisor_app_set_conf(struct supervisor_app *app, const struct supervisor_app_conf *conf,
-                        bool *changed, char *why, size_t whylen)
+                        enum supervisor_app_change *change, char *why, size_t whylen)
 {
-    const char *what = structural_change(app->conf, conf);
+    const struct supervisor_app_conf *old = app->conf;
+    struct worker_env ids = app->wenv;
+    struct worker_log *logs = NULL;
+    uint32_t nslots = 0;
+    bool rebind = !same_binding(old, conf), reopen;
+    int new_fd = -1, rc;
+    struct err err = {0};
+    const char *conflict;
 
-    if (what != NULL) {
-        snprintf(why, whylen, "%s changed: restart the supervisor to apply it", what);
+    *change = SUPERVISOR_CHANGE_NONE;
+    if (app->op.kind != SUPERVISOR_APP_IDLE) {
+        snprintf(why, whylen, "an operation is in progress; send SIGHUP again when it is done");
+        return -EBUSY;
+    }
+    /* Everything that can fail first: nothing below changes the running app. */
+    ids.has_ids = false;
+    if ((rc = resolve_ids(&ids, conf, &err)) != 0) {
+        snprintf(why, whylen, "%s", err.msg);
         return -EINVAL;
     }
-    *changed = !supervisor_conf_app_equal(app->conf, conf);
+    if (rebind && (conflict = rebind_conflict(old, conf)) != NULL) {
+        snprintf(why, whylen, "%s", conflict);
+        return -EINVAL;
+    }
+    if (rebind && conf->has_listen && (rc = bind_listen(conf, &new_fd, &err)) != 0) {
+        snprintf(why, whylen, "%s", err.msg);
+        return -EINVAL;
+    }
+    nslots = conf->instances > highest_slot(app) ? conf->instances : highest_slot(app);
+    reopen = conf->log_dir != NULL &&
+             (!same_str(old->log_dir, conf->log_dir) || old->log_max_size != conf->log_max_size ||
+              old->log_keep != conf->log_keep || nslots * 2 > app->nlogs ||
+              !same_str(old->user, conf->user) || !same_str(old->group, conf->group));
+    if (reopen && (rc = open_log_set(conf, &ids, nslots, &logs, &err)) != 0) {
+        if (new_fd >= 0)
+            close(new_fd);
+        snprintf(why, whylen, "%s", err.msg);
+        return -EINVAL;
+    }
+
+    /* Commit. */
+    if (rebind) {
+        close_old_listen(app, false); /* from an earlier rebind that failed */
+        if (old->has_listen) {
+            app->old_listen_fd = app->wenv.listen_fd;
+            app->old_listen = old->listen;
+        }
+        app->wenv.listen_fd = new_fd;
+        app->rebind_pending = true;
+        app->old_ports = !old->has_listen ? old->ports : 0;
+        app->old_nports = !old->has_listen && old->ports != 0 ? old->instances : 0;
+    }
+    app->wenv.has_ids = ids.has_ids;
+    app->wenv.uid = ids.uid;
+    app->wenv.gid = ids.gid;
+    if (reopen || conf->log_dir == NULL) {
+        struct worker_log *was = app->logs;
+        uint32_t nwas = app->nlogs;
+
+        app->logs = logs;
+        app->nlogs = logs != NULL ? nslots * 2 : 0;
+        relink_logs(app);
+        for (uint32_t i = 0; i < nwas; i++)
+            worker_log_close(&was[i]);
+        free(was);
+    }
+    if (conf->instances > old->instances) {
+        app->port_out = mem_realloc(app->port_out, conf->instances * sizeof(*app->port_out));
+        memset(app->port_out + old->instances, 0,
+               (conf->instances - old->instances) * sizeof(*app->port_out));
+    }
+    app->scale_from = old->instances;
     app->conf = conf;
     app->wenv.conf = conf;
+    if (rebind || runs_differently(old, conf))
+        *change = SUPERVISOR_CHANGE_RELOAD;
+    else if (conf->instances != old->instances)
+        *change = SUPERVISOR_CHANGE_SCALE;
+    else if (conf->nginx_upstream != NULL && !same_str(old->nginx_upstream, conf->nginx_upstream))
+        *change = SUPERVISOR_CHANGE_RELOAD; /* a new upstream file is written by a reload */
     return 0;
 }
 
@@ -897,6 +1264,7 @@ supervisor_app_fini(struct supervisor_app *app)
         worker_log_close(&app->logs[i]);
     FREE_AND_NULL(app->logs);
     FREE_AND_NULL(app->port_out);
+    close_old_listen(app, false);
     if (app->wenv.listen_fd >= 0) {
         close(app->wenv.listen_fd);
         if (addr_is_unix(&app->conf->listen))

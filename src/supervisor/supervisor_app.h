@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/addr.h"
 #include "supervisor/worker.h"
 #include "supervisor/worker_log.h"
 
@@ -31,6 +32,15 @@ enum supervisor_app_op {
     SUPERVISOR_APP_STOP,
     SUPERVISOR_APP_RESTART,
     SUPERVISOR_APP_RELOAD,
+    SUPERVISOR_APP_SCALE, /* SIGHUP changed only instances: start the new slots or drain the
+                             highest indexes */
+};
+
+/* What a new definition needs (supervisor_app_set_conf); the caller runs it. */
+enum supervisor_app_change {
+    SUPERVISOR_CHANGE_NONE = 0, /* applied as it is (timeouts, restart policy, logs, ...) */
+    SUPERVISOR_CHANGE_RELOAD,   /* the workers would run differently: a reload */
+    SUPERVISOR_CHANGE_SCALE,    /* only instances changed */
 };
 
 struct supervisor_app_result {
@@ -52,14 +62,27 @@ struct supervisor_app {
     uint32_t generation; /* the newest generation */
     uv_timer_t step;     /* deferred step after worker events */
     bool closing;
+    bool removed;        /* SIGHUP: no longer in apps.yaml; being stopped, then retired */
+    bool rebind_pending; /* SIGHUP changed listen/ports: the next reload is a rebind */
+    int old_listen_fd;   /* rebind from listen: the previous socket until the rollout is done */
+    struct addr old_listen;
+    uint32_t scale_from; /* SIGHUP changed instances: the count before, for the SCALE op */
+    uint32_t old_ports;  /* rebind from ports: the previous base and count */
+    uint32_t old_nports;
     struct {
         enum supervisor_app_op kind;
         uint32_t parallel;
         bool failed;
-        bool restart_stopped; /* RESTART: the stop half is done */
-        uint32_t next_slot;   /* ports-mode reload: next index to replace */
-        int nginx_busy;       /* ports-mode: an `nginx -s reload` in flight */
-        bool restored;        /* ports-mode: ports put back after a failure */
+        bool restart_stopped;  /* RESTART: the stop half is done */
+        uint32_t next_slot;    /* ports-mode reload: next index to replace */
+        int nginx_busy;        /* ports-mode: an `nginx -s reload` in flight */
+        bool restored;         /* ports-mode: ports put back after a failure */
+        bool rebind;           /* RELOAD onto a new listen/ports binding: surge then drain */
+        bool upstream_done;    /* RELOAD rebind / SCALE with nginx: the upstream was switched */
+        bool settled;          /* RELOAD rebind with nginx: nothing is connected to old ports */
+        uint64_t settle_until; /* ... or this uv_now passed */
+        bool drained;          /* SCALE down: the highest indexes were told to stop */
+        uint32_t scale_from;   /* SCALE: instances before */
         struct supervisor_app_result result;
         supervisor_app_done_cb cb;
         void *arg;
@@ -79,13 +102,16 @@ int supervisor_app_run(struct supervisor_app *app, enum supervisor_app_op op, ui
 /* Takes over the running workers of a previous supervisor (from its state file), as READY
  * members of their recorded generations. Returns how many were adopted. */
 size_t supervisor_app_adopt(struct supervisor_app *app, const struct apps_msg_worker *ws, size_t n);
-/* SIGHUP: switches the app to <conf> (which must outlive the app). Only what can change
- * without rebinding or resizing may change: listen/ports, instances, logs, user/group and nginx
- * must stay the same (-EINVAL, the reason in <why>; nothing changes). Sets *changed when the
- * workers themselves would run differently (command, cwd, env, readiness), which the caller
- * applies with a reload. */
+/* SIGHUP: switches the app to <conf> (which must outlive the app). Everything that can fail is
+ * done first (user lookup, binding a new listen: socket, opening log files in a new place):
+ * on failure nothing changes and the reason is in <why> (-EINVAL, -EBUSY while an operation
+ * runs). On success the new definition is in force and *change says what the caller must run:
+ * a reload (command, cwd, env, readiness, user/group, logs turned on or off, or a new
+ * listen/ports binding: new workers on the new binding, then the old ones drain), a scale
+ * (only instances changed), or nothing (timeouts, restart policy, max_memory, log dir, size or
+ * keep: the files are reopened at once; nginx settings). */
 int supervisor_app_set_conf(struct supervisor_app *app, const struct supervisor_app_conf *conf,
-                            bool *changed, char *why, size_t whylen);
+                            enum supervisor_app_change *change, char *why, size_t whylen);
 /* Appends every worker to <rep>. */
 void supervisor_app_status(const struct supervisor_app *app, struct apps_msg_reply *rep);
 /* Periodic RSS/CPU sampling for every running worker. */

@@ -210,6 +210,15 @@ pipes_detach(struct worker *w)
     w->out = w->err = NULL;
 }
 
+void
+worker_relink_logs(struct worker *w)
+{
+    if (w->out != NULL)
+        w->out->log = w->log_out;
+    if (w->err != NULL)
+        w->err->log = w->log_err;
+}
+
 /* ---- spawning ------------------------------------------------------------------------------ */
 
 static bool

@@ -110,6 +110,9 @@ void worker_stop(struct worker *w);
 void worker_kill(struct worker *w);
 /* Samples RSS and CPU from /proc; restarts the worker past max_memory. */
 void worker_sample(struct worker *w);
+/* The app moved this worker's log files (SIGHUP): its output pipes follow log_out/log_err.
+ * A worker spawned without pipes (logs were off) keeps discarding its output. */
+void worker_relink_logs(struct worker *w);
 /* Closes every handle and frees; the process, if any, is SIGKILLed first. */
 void worker_free(struct worker *w);
 

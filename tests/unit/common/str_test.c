@@ -28,6 +28,13 @@ durations_accept_every_documented_form(void **state)
     assert_int_equal(ms, 30000);
     assert_int_equal(str_parse_duration_ms("1.5s", &ms), 0);
     assert_int_equal(ms, 1500);
+    /* fractions of a millisecond round to the nearest, halves up */
+    assert_int_equal(str_parse_duration_ms("2.5ms", &ms), 0);
+    assert_int_equal(ms, 3);
+    assert_int_equal(str_parse_duration_ms("2.49ms", &ms), 0);
+    assert_int_equal(ms, 2);
+    assert_int_equal(str_parse_duration_ms("0.0004s", &ms), 0);
+    assert_int_equal(ms, 0);
 }
 
 static void
