@@ -18,7 +18,8 @@
 # can run one at a time: `examples/pipeline.sh deploy`, later `examples/pipeline.sh --yes switch`.
 #
 # Environment: CUTOVER_SERVER and CUTOVER_TOKEN (or CUTOVER_TOKEN_FILE) for the deploy stages;
-# CUTOVER (binary, default `cutover`), APP (webapp), STAGING_GROUP (staging), PROD_GROUP (prod),
+# CUTOVER (binary, default `cutover`), APP (webapp), SOURCE (the bundle directory to build from,
+# default examples/webapp), STAGING_GROUP (staging), PROD_GROUP (prod),
 # PROD_URL (http://127.0.0.1:8080), VERSION (default: git describe), WORK (./_pipeline),
 # TEST_PORT (18080), WAIT_TIMEOUT (30m).
 # --yes answers the production gate (required when stdin is not a terminal).
@@ -29,6 +30,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 : "${CUTOVER:=cutover}"
 : "${APP:=webapp}"
+: "${SOURCE:=$HERE/webapp}"
 : "${STAGING_GROUP=staging}"
 : "${PROD_GROUP:=prod}"
 : "${PROD_URL:=http://127.0.0.1:8080}"
@@ -70,7 +72,8 @@ stage_build() {
     VERSION=${VERSION:-$(git -C "$HERE" describe --always --dirty 2>/dev/null || date -u +%Y%m%d%H%M%S)}
     rm -rf "$WORK/bundle"
     mkdir -p "$WORK"
-    cp -R "$HERE/webapp" "$WORK/bundle"
+    [ -f "$SOURCE/appspec.yml" ] || die "$SOURCE has no appspec.yml (SOURCE: the bundle to build)" 2
+    cp -R "$SOURCE" "$WORK/bundle"
     printf '%s\n' "$VERSION" > "$WORK/bundle/app/VERSION"
     for js in "$WORK"/bundle/app/*.js; do node --check "$js"; done
     put VERSION "$VERSION"
@@ -176,7 +179,7 @@ STAGES=""
 for arg in "$@"; do
     case "$arg" in
     --yes | -y) YES=1 ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     build | test | package | deploy | switch | validate) STAGES="$STAGES $arg" ;;
     *) echo "pipeline.sh: unknown argument '$arg' (expected --yes or a stage: build test package deploy switch validate)" >&2; exit 2 ;;
     esac
