@@ -1018,3 +1018,19 @@ proxy_api_changes_fini(struct proxy_api_changes *ch)
     arena_fini(&ch->arena);
     memset(ch, 0, sizeof(*ch));
 }
+
+bool
+proxy_api_valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > PROXY_API_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}

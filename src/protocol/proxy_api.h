@@ -30,6 +30,11 @@
 struct err;
 
 #define PROXY_API_MAX_WEIGHT 999 /* as ALB */
+#define PROXY_API_NAME_MAX 64    /* listener and target group names */
+
+/* A listener or target group name: 1..PROXY_API_NAME_MAX of A-Z a-z 0-9 . _ - (proxy.yaml,
+ * the admin API and stack.yaml accept the same names). */
+bool proxy_api_valid_name(const char *s);
 
 struct proxy_api_target_health {
     const char *target;      /* "127.0.0.1:9001" */

@@ -18,7 +18,6 @@
 #include "protocol/deploy_group.h"
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
-#define NAME_MAX_LEN 64
 #define MAX_DELAY_MS (3600 * 1000ULL)
 #define MAX_FORWARD 8
 #define GROUP_LABEL "stack" /* deploy_group_parse's label, stripped from its messages */
@@ -49,26 +48,10 @@ struct parser {
             return rc_;                                                                            \
     } while (0)
 
-static bool
-valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.'))
-            return false;
-    }
-    return true;
-}
-
 static int
 get_name(struct parser *p, const struct yaml_conf_node *key, const char *what, const char **out)
 {
-    if (!valid_name(key->value))
+    if (!proxy_api_valid_name(key->value))
         return yaml_conf_error(p->err, p->doc, key,
                                "invalid %s name '%s' (expected 1-64 of A-Z a-z 0-9 . _ -)", what,
                                key->value);

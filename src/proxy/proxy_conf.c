@@ -21,7 +21,6 @@
 #include "proxy/balancer.h"
 #include "proxy/target_group.h"
 
-#define NAME_MAX_LEN 64
 #define DEFAULT_IDLE_TIMEOUT_MS 60000
 #define DEFAULT_RESPONSE_TIMEOUT_MS 60000
 #define DEFAULT_DEREGISTRATION_DELAY_MS 300000
@@ -104,26 +103,10 @@ alloc_credits(struct proxy_conf *c, struct proxy_conf_listener *l)
     l->credits = alloc_lines(c, c->nslots * stride * sizeof(int64_t));
 }
 
-static bool
-valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.'))
-            return false;
-    }
-    return true;
-}
-
 static int
 get_name(struct loader *ld, const struct yaml_conf_node *key, const char *what, const char **out)
 {
-    if (!valid_name(key->value))
+    if (!proxy_api_valid_name(key->value))
         return yaml_conf_error(ld->err, ld->doc, key,
                                "invalid %s name '%s' (expected 1-64 of A-Z a-z 0-9 . _ -)", what,
                                key->value);
@@ -1032,7 +1015,7 @@ put_group(struct proxy_conf *c, const struct proxy_api_group_spec *s, bool batch
     int rc;
 
     snprintf(pre, sizeof(pre), batch ? "target_groups.%s." : "", s->name);
-    if (!valid_name(s->name))
+    if (!proxy_api_valid_name(s->name))
         return err_set(err, -EINVAL,
                        "invalid target group name '%s' (expected 1-64 of A-Z a-z "
                        "0-9 . _ -)",
@@ -1096,7 +1079,7 @@ put_listener(struct proxy_conf *c, const struct proxy_api_listener_spec *s, bool
     int rc;
 
     snprintf(pre, sizeof(pre), batch ? "listeners.%s." : "", s->name);
-    if (!valid_name(s->name))
+    if (!proxy_api_valid_name(s->name))
         return err_set(err, -EINVAL,
                        "invalid listener name '%s' (expected 1-64 of A-Z a-z 0-9 . _ -)", s->name);
     if (cur == NULL && s->bind == NULL)
