@@ -15,6 +15,7 @@
 #include "cli/demo_stack.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "common/mem.h"
 
 /* The example's files that hold host-specific strings. */
@@ -103,21 +104,6 @@ read_text(const char *path, struct buf *out, struct err *err)
     return n < 0 ? err_set(err, -EIO, "%s: read failed", path) : 0;
 }
 
-static int
-write_text(const char *path, const char *text, struct err *err)
-{
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-
-    if (f == NULL)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (fputs(text, f) < 0)
-        rc = err_set(err, -EIO, "%s: write failed", path);
-    if (fclose(f) != 0 && rc == 0)
-        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
-    return rc;
-}
-
 static bool
 word_char(char c)
 {
@@ -201,7 +187,7 @@ set_fail_every(const char *dst, int fail_every, struct err *err)
         buf_append(&out, t.data, (size_t)(brace - t.data) + 1);
         buf_append_str(&out, field);
         buf_append_str(&out, brace + 1);
-        rc = write_text(path, out.data, err);
+        rc = fsutil_write_text(path, out.data, err);
         buf_fini(&out);
     }
     buf_fini(&t);
@@ -224,7 +210,7 @@ demo_bundle_render(const struct demo_site *s, const struct demo_host *host, cons
         buf_init(&t);
         if ((rc = read_text(path, &t, err)) == 0) {
             template_text(s, host, &t);
-            rc = write_text(path, t.data != NULL ? t.data : "", err);
+            rc = fsutil_write_text(path, t.data != NULL ? t.data : "", err);
         }
         buf_fini(&t);
         if (rc != 0)
@@ -232,7 +218,7 @@ demo_bundle_render(const struct demo_site *s, const struct demo_host *host, cons
     }
     snprintf(path, sizeof(path), "%s/app/VERSION", dst);
     snprintf(line, sizeof(line), "%s\n", version);
-    if ((rc = write_text(path, line, err)) != 0)
+    if ((rc = fsutil_write_text(path, line, err)) != 0)
         return rc;
     return fail_every > 0 ? set_fail_every(dst, fail_every, err) : 0;
 }

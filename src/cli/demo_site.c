@@ -68,21 +68,6 @@ wait_port(struct demo_proc_set *ps, const char *what, const char *ip, int port, 
 }
 
 static int
-write_file(const char *path, const char *text, struct err *err)
-{
-    FILE *f = fopen(path, "w");
-    int rc = 0;
-
-    if (f == NULL)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (fputs(text, f) < 0)
-        rc = err_set(err, -EIO, "%s: write failed", path);
-    if (fclose(f) != 0 && rc == 0)
-        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
-    return rc;
-}
-
-static int
 read_first_line(const char *path, char *out, size_t size, struct err *err)
 {
     FILE *f = fopen(path, "r");
@@ -181,7 +166,7 @@ start_nginx(struct demo_site *s, struct demo_proc_set *ps, const struct demo_hos
                 "    include %s/conf.d/*.conf;\n}\n",
                 h->name, geteuid() == 0 ? "user root root;\n" : "", pid, elog, prefix, prefix,
                 prefix, prefix, prefix, prefix);
-    rc = write_file(conf, b.data, err);
+    rc = fsutil_write_text(conf, b.data, err);
     buf_fini(&b);
     if (rc != 0)
         return rc;

@@ -4,12 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/err.h"
 #include "common/mem.h"
 
 #define TAIL_WINDOW (256 * 1024)
@@ -77,4 +79,19 @@ fsutil_tail(const char *path, unsigned lines, struct buf *out)
         buf_append(out, data + pos, (size_t)n - pos);
     free(data);
     return 0;
+}
+
+int
+fsutil_write_text(const char *path, const char *text, struct err *err)
+{
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+
+    if (f == NULL)
+        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (fputs(text, f) < 0)
+        rc = err_set(err, -EIO, "%s: write failed", path);
+    if (fclose(f) != 0 && rc == 0)
+        rc = err_set(err, -errno, "%s: %s", path, strerror(errno));
+    return rc;
 }
